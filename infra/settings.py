@@ -1,0 +1,230 @@
+"""Typed settings: embedded defaults <- fleetlake.toml (FLEETLAKE_CONFIG) <- environment.
+
+Built once at the entry point (`load_settings`) and passed down; library code never reads the
+environment itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class LocalServices:
+    """Ports and sizes of the embedded single-node Kafka and PostgreSQL (under `.local/`)."""
+
+    home: str = str(PROJECT_ROOT / ".local")
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "1g"
+    pg_port: int = 15432
+    pg_database: str = "fleetlake"
+    pg_user: str = "fleetlake"
+    pg_reader: str = "fleetlake_reader"
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Spark session sizing; defaults fit a 2-core, 24 GiB machine next to Kafka and PostgreSQL."""
+
+    driver_memory: str = "3g"
+    shuffle_partitions: int = 4
+    max_offsets_per_trigger: int = 500_000
+    trigger_interval: str = "1 second"
+    ui_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class ValidationRules:
+    """Silver validation ranges (DESIGN.md "Validation"): the one source of these numbers."""
+
+    speed_min: float = 0.0
+    speed_max: float = 400.0
+    fuel_min: float = 0.0
+    fuel_max: float = 100.0
+    engine_temp_min: float = -60.0
+    engine_temp_max: float = 250.0
+    future_tolerance_seconds: int = 300
+    max_payload_bytes: int = 65_536
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """Gold alert thresholds (DESIGN.md "Alerts") and the stateful rules' parameters."""
+
+    overspeed_kmph: float = 140.0
+    overheat_c: float = 110.0
+    low_fuel_pct: float = 10.0
+    sustained_overheat_enabled: bool = True
+    sustained_overheat_c: float = 105.0
+    sustained_overheat_readings: int = 5
+    fuel_drop_enabled: bool = True
+    fuel_drop_points: float = 15.0
+    fuel_drop_minutes: float = 10.0
+    gps_jump_enabled: bool = True
+    gps_jump_kmph: float = 300.0
+    speed_anomaly_enabled: bool = True
+    speed_anomaly_zscore: float = 4.0
+    speed_anomaly_min_readings: int = 30
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    """Defaults of `fleetlake produce`."""
+
+    cars: int = 50
+    rate: float = 1000.0
+    events: int = 10_000
+    faults: str = "default"
+    seed: int = 42
+    region: str = "eastern_province"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a fleetlake process needs; built once by `load_settings`."""
+
+    kafka_bootstrap: str | None = None  # None: the embedded local broker
+    topic: str = "raw_telemetry"
+    topic_partitions: int = 4
+    lake_root: str = str(PROJECT_ROOT / ".local" / "lake")
+    pg_dsn: str | None = None  # None: the embedded local PostgreSQL
+    spark_master: str = "local[*]"
+    config_path: str | None = None
+    local: LocalServices = field(default_factory=LocalServices)
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    validation: ValidationRules = field(default_factory=ValidationRules)
+    alerts: AlertRules = field(default_factory=AlertRules)
+    producer: ProducerSettings = field(default_factory=ProducerSettings)
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def uses_local_pg(self) -> bool:
+        return self.pg_dsn is None
+
+    @property
+    def effective_kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.local.kafka_port}"
+
+    @property
+    def effective_pg_dsn(self) -> str:
+        if self.pg_dsn:
+            return self.pg_dsn
+        return (f"postgresql://{self.local.pg_user}@127.0.0.1:{self.local.pg_port}"
+                f"/{self.local.pg_database}")
+
+    @property
+    def reader_pg_dsn(self) -> str:
+        """DSN of the dashboard's read-only role (local cluster) or the given DSN."""
+        if self.pg_dsn:
+            return self.pg_dsn
+        return (f"postgresql://{self.local.pg_reader}@127.0.0.1:{self.local.pg_port}"
+                f"/{self.local.pg_database}")
+
+    def table_path(self, layer: str, name: str) -> str:
+        return f"{self.lake_root.rstrip('/')}/{layer}/{name}"
+
+    def checkpoint_path(self, name: str) -> str:
+        return f"{self.lake_root.rstrip('/')}/_checkpoints/{name}"
+
+
+ENV_VARS = {
+    "FLEETLAKE_KAFKA_BOOTSTRAP": "kafka_bootstrap",
+    "FLEETLAKE_TOPIC": "topic",
+    "FLEETLAKE_LAKE_ROOT": "lake_root",
+    "FLEETLAKE_PG_DSN": "pg_dsn",
+    "FLEETLAKE_SPARK_MASTER": "spark_master",
+}
+
+
+def _coerce(section: Any, values: Mapping[str, Any], where: str) -> Any:
+    """Return `section` with `values` applied, type-checked against the dataclass fields."""
+    known = {f.name: f for f in fields(section)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting '{where}{key}': remove it or fix its name "
+                              f"(known: {', '.join(sorted(known))})")
+        current = getattr(section, key)
+        if is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"setting '{where}{key}' must be a table [{where}{key}]")
+            changes[key] = _coerce(current, value, f"{where}{key}.")
+            continue
+        changes[key] = _check_type(current, value, f"{where}{key}")
+    return replace(section, **changes)
+
+
+def _check_type(current: Any, value: Any, name: str) -> Any:
+    if current is None or isinstance(current, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"setting '{name}' must be a string, got {value!r}")
+        return value
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"setting '{name}' must be true or false, got {value!r}")
+        return value
+    if isinstance(current, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"setting '{name}' must be an integer, got {value!r}")
+        return value
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"setting '{name}' must be a number, got {value!r}")
+        return float(value)
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
+    """Build the settings: defaults <- TOML file <- environment variables."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    path = config_path or env.get("FLEETLAKE_CONFIG")
+    if path is None and (PROJECT_ROOT / "fleetlake.toml").is_file():
+        path = str(PROJECT_ROOT / "fleetlake.toml")
+    if path:
+        settings = _coerce(settings, _read_toml(path), "")
+        settings = replace(settings, config_path=path)
+    overrides = {attr: env[var] for var, attr in ENV_VARS.items() if env.get(var)}
+    settings = replace(settings, **overrides)
+    _validate(settings)
+    return settings
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found: fix FLEETLAKE_CONFIG or create it") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix that line") from None
+
+
+def _validate(settings: Settings) -> None:
+    v = settings.validation
+    for low, high, name in ((v.speed_min, v.speed_max, "speed"), (v.fuel_min, v.fuel_max, "fuel"),
+                            (v.engine_temp_min, v.engine_temp_max, "engine_temp")):
+        if low >= high:
+            raise ConfigError(f"validation.{name}_min must be below validation.{name}_max")
+    if settings.topic_partitions < 1:
+        raise ConfigError("topic_partitions must be at least 1")
+    if not settings.topic:
+        raise ConfigError("topic must not be empty: set FLEETLAKE_TOPIC or remove it")
+
+
+def as_dict(settings: Settings) -> dict[str, Any]:
+    return dataclasses.asdict(settings)
