@@ -1,0 +1,131 @@
+"""PostgreSQL connections: connect, wait-and-retry while the server is down, scratch databases."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Iterator, TypeVar
+
+import psycopg2
+from psycopg2 import extensions, sql
+
+log = logging.getLogger("fleetlake.serving")
+
+T = TypeVar("T")
+
+START_HINT = "start it with `fleetlake services up`"
+
+# Connect-time failures that waiting cannot fix: wrong DSN, role, database or password.
+_CONFIG_ERROR_MARKERS = ("does not exist", "authentication failed", "no password supplied",
+                         "no pg_hba.conf entry", "invalid connection option",
+                         "password authentication", "permission denied for database")
+
+
+class PostgresUnavailableError(RuntimeError):
+    """PostgreSQL stayed unreachable for every attempt a bounded RetryPolicy allowed."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for transient PostgreSQL failures; max_attempts=None retries forever."""
+
+    max_attempts: int | None = None
+    initial_delay: float = 1.0
+    max_delay: float = 30.0
+    multiplier: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        return min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def endpoint(dsn: str) -> str:
+    """`host:port` of a DSN (URI or key=value), for messages; never includes the password."""
+    try:
+        params = extensions.parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        return "<invalid DSN>"
+    host = params.get("host") or params.get("hostaddr") or "local socket"
+    return f"{host}:{params.get('port') or 5432}"
+
+
+def connect(dsn: str, application_name: str = "fleetlake") -> extensions.connection:
+    """Open a connection with a connect timeout and TCP keepalives (a dead server is noticed)."""
+    return psycopg2.connect(dsn, connect_timeout=10, application_name=application_name,
+                            keepalives=1, keepalives_idle=30, keepalives_interval=10,
+                            keepalives_count=3)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures that waiting fixes: server down/restarting, connection lost, conflicts."""
+    if isinstance(exc, psycopg2.InterfaceError):
+        return True  # "connection already closed"
+    if not isinstance(exc, psycopg2.OperationalError):
+        return False  # programming, data and integrity errors are never retried
+    if exc.pgcode is None:
+        text = str(exc).lower()
+        return not any(marker in text for marker in _CONFIG_ERROR_MARKERS)
+    return True
+
+
+def _reason(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _is_connection_problem(exc: BaseException) -> bool:
+    code = getattr(exc, "pgcode", None)
+    return code is None or code.startswith(("08", "57P"))
+
+
+def run_with_retry(dsn: str, policy: RetryPolicy, operation: Callable[[], T]) -> T:
+    """Run `operation` (which opens its own connection), retrying transient failures."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return operation()
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if not is_transient(exc):
+                raise
+            where = endpoint(dsn)
+            if policy.max_attempts is not None and attempt >= policy.max_attempts:
+                raise PostgresUnavailableError(
+                    f"PostgreSQL at {where} unreachable after {attempt} attempt(s) "
+                    f"({_reason(exc)}) -- {START_HINT}") from exc
+            delay = policy.delay(attempt)
+            if _is_connection_problem(exc):
+                log.warning("PostgreSQL at %s unreachable (%s); retrying in %gs -- %s",
+                            where, _reason(exc), delay, START_HINT)
+            else:
+                log.warning("PostgreSQL at %s: transient failure (%s); retrying in %gs",
+                            where, _reason(exc), delay)
+            policy.sleep(delay)
+
+
+@contextlib.contextmanager
+def temporary_database(admin_dsn: str, prefix: str = "fleetlake_tmp") -> Iterator[str]:
+    """Create an empty database (the DSN's role needs CREATEDB), yield its DSN, drop it after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _admin(admin_dsn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield extensions.make_dsn(admin_dsn, dbname=name)
+    finally:
+        _admin(admin_dsn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+def _admin(dsn: str, statement: sql.Composable) -> None:
+    conn = connect(dsn, application_name="fleetlake-admin")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()

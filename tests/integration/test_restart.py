@@ -1,0 +1,121 @@
+"""Exactly-once under `kill -9`: a killed and restarted pipeline equals an uninterrupted run."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg2
+import pytest
+from kafka import KafkaProducer
+
+from fleetlake.runner import await_query, prepare, start_query
+
+pytestmark = pytest.mark.integration
+KAFKA_TS_MS = 1_767_225_600_000
+
+
+def workload(n: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+    """n messages over 20 cars: mostly valid, some alerts, some bad, some retransmitted."""
+    rng = random.Random(seed)
+    messages = []
+    for i in range(n):
+        car = f"car-{i % 20:02d}"
+        body = {"event_id": f"ev-{i}", "car_id": car,
+                "event_timestamp": f"2025-12-31T{10 + i // 3600 % 12:02d}:{i // 60 % 60:02d}:"
+                                   f"{i % 60:02d}Z",
+                "speed_kmph": round(rng.uniform(0, 170), 1), "fuel_level": round(rng.uniform(3, 90), 1),
+                "engine_temp_c": round(rng.uniform(70, 120), 1),
+                "latitude": 26.4 + rng.random() / 10, "longitude": 50.1 + rng.random() / 10}
+        value = json.dumps(body).encode()
+        if i % 97 == 0:
+            value = value[:-5]  # truncated JSON
+        messages.append((car.encode(), value))
+        if i % 53 == 0:
+            messages.append((car.encode(), value))  # retransmission
+    return messages
+
+
+def produce(settings, messages) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.effective_kafka_bootstrap, acks="all",
+                             linger_ms=20)
+    for key, value in messages:
+        producer.send(settings.topic, key=key, value=value, timestamp_ms=KAFKA_TS_MS)
+    producer.flush()
+    producer.close()
+
+
+def pipeline_env(settings, config_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETLAKE_")}
+    env.update({"FLEETLAKE_KAFKA_BOOTSTRAP": settings.effective_kafka_bootstrap,
+                "FLEETLAKE_TOPIC": settings.topic, "FLEETLAKE_LAKE_ROOT": settings.lake_root,
+                "FLEETLAKE_PG_DSN": settings.effective_pg_dsn, "FLEETLAKE_CONFIG": str(config_path)})
+    return env
+
+
+def kill_mid_stream(env: dict[str, str], after_batches: int) -> None:
+    """Start the pipeline, wait for `after_batches` finished batches, then SIGKILL it all."""
+    proc = subprocess.Popen([sys.executable, "-m", "fleetlake.cli", "pipeline", "run",
+                             "--no-services"], env=env, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    seen, deadline = 0, time.monotonic() + 300
+    try:
+        for line in proc.stderr:
+            if "fleetlake.sink batch" in line:
+                seen += 1
+            if seen >= after_batches or time.monotonic() > deadline:
+                break
+        time.sleep(0.7)  # land inside the next batch
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert seen >= after_batches, "the pipeline never finished a batch before the kill"
+
+
+def table_rows(spark, settings, layer, name, drop=()):
+    df = spark.read.format("delta").load(settings.table_path(layer, name)).drop(*drop)
+    return sorted(tuple(r) for r in df.collect())
+
+
+def pg_alerts(dsn):
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT alert_id, event_id, alert_type FROM gold.alerts")
+        return sorted(cur.fetchall())
+
+
+def test_kill_minus_nine_then_restart_equals_uninterrupted(spark, e2e_settings, tmp_path,
+                                                           make_pg_database):
+    config = tmp_path / "small_batches.toml"
+    config.write_text("[spark]\nmax_offsets_per_trigger = 1500\ndriver_memory = \"1g\"\n")
+    killed = dataclasses.replace(e2e_settings, spark=dataclasses.replace(
+        e2e_settings.spark, max_offsets_per_trigger=1500))
+    prepare(spark, killed)
+    produce(killed, workload(6000))
+
+    kill_mid_stream(pipeline_env(killed, config), after_batches=2)
+    restart = subprocess.run([sys.executable, "-m", "fleetlake.cli", "pipeline", "run",
+                              "--available-now", "--no-services"],
+                             env=pipeline_env(killed, config), capture_output=True, text=True,
+                             timeout=900)
+    assert restart.returncode == 0, restart.stderr[-2000:]
+
+    reference = dataclasses.replace(killed, lake_root=str(tmp_path / "reference"),
+                                    pg_dsn=make_pg_database())
+    prepare(spark, reference)
+    await_query(start_query(spark, reference, available_now=True))
+
+    assert table_rows(spark, killed, "bronze", "telemetry_raw", drop=["ingested_at"]) == \
+        table_rows(spark, reference, "bronze", "telemetry_raw", drop=["ingested_at"])
+    for layer, name, drop in (("silver", "telemetry", ()), ("silver", "quarantine", ["quarantined_at"]),
+                              ("gold", "alerts", ()), ("gold", "device_minute_kpis", ()),
+                              ("gold", "fleet_minute_kpis", ()), ("gold", "device_latest", ())):
+        assert table_rows(spark, killed, layer, name, drop) == \
+            table_rows(spark, reference, layer, name, drop), f"{layer}/{name} differs"
+    assert pg_alerts(killed.effective_pg_dsn) == pg_alerts(reference.effective_pg_dsn)
+    assert len(pg_alerts(killed.effective_pg_dsn)) > 0
+
