@@ -5,8 +5,9 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import psycopg2
 from psycopg2 import extensions, sql

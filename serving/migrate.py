@@ -1,4 +1,4 @@
-"""Versioned, idempotent PostgreSQL migrations (serving/migrations/NNNN_name.sql) and reader grants."""
+"""Versioned, idempotent PostgreSQL migrations (serving/migrations/NNNN_*.sql); reader grants."""
 from __future__ import annotations
 
 import hashlib
@@ -52,7 +52,7 @@ def list_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 def apply_migrations(dsn: str, reader_role: str | None,
                      retry: RetryPolicy | None = None) -> list[str]:
-    """Apply pending migrations; grant `reader_role` read-only access. Returns newly applied versions.
+    """Apply pending migrations and grant `reader_role` read access; return versions applied now.
 
     `retry=None` tries once (a clear PostgresUnavailableError when the server is down); pass
     `RetryPolicy()` to wait for it instead.
