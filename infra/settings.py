@@ -76,6 +76,17 @@ class AlertRules:
     speed_anomaly_enabled: bool = True
     speed_anomaly_zscore: float = 4.0
     speed_anomaly_min_readings: int = 30
+    # Stateful rules are bounded in event time so a late event recomputes a bounded range:
+    # a gap longer than this between two hot readings ends a sustained-overheat run,
+    sustained_overheat_max_gap_seconds: float = 60.0
+    # consecutive valid fixes further apart than this are not compared (GPS_JUMP),
+    gps_jump_max_gap_seconds: float = 60.0
+    # and the implied speed divides by at least this many seconds (sub-second fixes are noise);
+    gps_jump_min_seconds: float = 1.0
+    # SPEED_ANOMALY's baseline (previous speed_anomaly_min_readings readings) must lie within
+    # this window; its standard deviation is floored at speed_anomaly_min_std_kmph.
+    speed_anomaly_window_seconds: float = 300.0
+    speed_anomaly_min_std_kmph: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,15 @@ class ProducerSettings:
     faults: str = "default"
     seed: int = 42
     region: str = "eastern_province"
+    interval_s: float = 1.0  # simulated seconds between two readings of a car (--rate 0)
+    processes: int = 0  # producer processes; 0 = auto (1 for paced rates <= 10k/s, else 2)
+    linger_ms: int = 10
+    batch_size: int = 1_000_000  # bytes; < the broker default message.max.bytes (1 MiB)
+    compression: str = "none"  # none | gzip (lz4/snappy/zstd codecs are not installed)
+    speeding_per_hour: float = 3.0  # anomaly episodes per car per simulated driving hour
+    overheat_per_hour: float = 0.5
+    gps_dropout_per_hour: float = 3.0
+    low_fuel_skip_rate: float = 0.3  # share of needed refuels a driver skips (LOW_FUEL alerts)
 
 
 @dataclass(frozen=True)

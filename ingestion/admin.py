@@ -32,7 +32,8 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
     try:
         if topic in client.list_topics():
             return
-        client.create_topics([NewTopic(name=topic, num_partitions=partitions, replication_factor=1)])
+        client.create_topics([NewTopic(name=topic, num_partitions=partitions,
+                                       replication_factor=1)])
     except TopicAlreadyExistsError:
         pass
     except (KafkaTimeoutError, KafkaConnectionError):
