@@ -12,7 +12,6 @@ from infra.procs import require_free_port
 from infra.services import services_up
 from infra.settings import Settings
 
-DEMO_SECONDS = 7 * 24 * 3600  # "forever": until Ctrl-C
 
 
 def _spawn(cmd: list[str], log_path: Path) -> subprocess.Popen:
@@ -29,7 +28,7 @@ def run_demo(settings: Settings, rate: float, port: int) -> int:
     cli = [sys.executable, "-m", "fleetlake.cli"]
     children = {
         "pipeline": _spawn([*cli, "pipeline", "run", "--no-services"], logs / "pipeline.log"),
-        "producer": _spawn([*cli, "produce", "--rate", str(rate), "--duration", str(DEMO_SECONDS),
+        "producer": _spawn([*cli, "produce", "--rate", str(rate), "--forever",
                             "--faults", "default"], logs / "producer.log"),
         "dashboard": _spawn(dashboard_command(settings, port), logs / "dashboard.log"),
     }

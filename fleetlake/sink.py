@@ -96,7 +96,11 @@ def _silver_gold_serving(bronze: DataFrame, batch_id: int, settings: Settings,
             quarantined_rows=counts["quarantined_rows"],
             duplicate_rows=counts["duplicate_rows"], quarantine_reasons=counts["reasons"])
         changes = update_gold(kept, dq_row, settings, app_id, batch_id)
-        sync_batch(settings.effective_pg_dsn, app_id, batch_id, changes.upserts, changes.deletes)
+        try:
+            sync_batch(settings.effective_pg_dsn, app_id, batch_id, changes.upserts,
+                       changes.deletes)
+        finally:
+            changes.release()
         return BatchStats(batch_id, counts["rows_in"], counts["valid_rows"],
                           counts["quarantined_rows"], counts["duplicate_rows"], 0.0)
     finally:

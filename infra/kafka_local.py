@@ -54,7 +54,9 @@ def _server_properties(settings: Settings, home: Path) -> str:
         "message.max.bytes=2097152",
         "num.network.threads=2",
         "num.io.threads=4",
-        "log.retention.hours=168",
+        # keep records regardless of their (possibly old) timestamps: bronze is the archive,
+        # and replayed or backdated traffic must not be deleted under a running query
+        "log.retention.ms=-1",
         "",
     ])
 
