@@ -79,7 +79,8 @@ def await_query(query: StreamingQuery, report_every_s: float = 5.0) -> None:
 
 def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -> int:
     """Entry point of `fleetlake pipeline run [--available-now]`."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("fleetlake").setLevel(logging.INFO)
     if ensure:
         from infra.services import ensure_services
 

@@ -71,55 +71,54 @@ class MedallionSink:
 def process_batch(kafka_batch: DataFrame, batch_id: int, settings: Settings,
                   app_id: str) -> BatchStats:
     """Run one Kafka micro-batch through every layer; safe to call again with the same id."""
-    processed_at = F.current_timestamp()
-    bronze = to_bronze(kafka_batch, processed_at).persist()
+    # Materialise each cached step with an action at once: the later Delta writes and MERGEs
+    # then read the cache instead of re-reading Kafka (measured: 12 reads per batch without).
+    bronze = to_bronze(kafka_batch, F.current_timestamp()).persist()
     try:
+        rows_in = bronze.count()
         append_bronze(bronze, settings, app_id, batch_id)
-        return _silver_gold_serving(bronze, batch_id, settings, app_id)
+        return _silver_gold_serving(bronze, rows_in, batch_id, settings, app_id)
     finally:
         bronze.unpersist()
 
 
-def _silver_gold_serving(bronze: DataFrame, batch_id: int, settings: Settings,
+def _silver_gold_serving(bronze: DataFrame, rows_in: int, batch_id: int, settings: Settings,
                          app_id: str) -> BatchStats:
     validated = validate(bronze, settings.validation).persist()
     kept = None
     try:
+        reasons = _reason_counts(validated)
+        quarantined = sum(n for code, n in reasons.items() if code == _ROWS)
+        reasons.pop(_ROWS, None)
         append_quarantine(quarantine_rows(validated, F.current_timestamp()), settings, app_id,
                           batch_id)
         kept = merge_silver(first_copies(valid_rows(validated)), settings, app_id,
                             batch_id).persist()
-        counts = _batch_counts(validated, kept)
+        valid = rows_in - quarantined
+        duplicates = valid - kept.count()
         dq_row = dq_batch_metrics_row(
-            validated.sparkSession, query_id=app_id, batch_id=batch_id,
-            rows_in=counts["rows_in"], valid_rows=counts["valid_rows"],
-            quarantined_rows=counts["quarantined_rows"],
-            duplicate_rows=counts["duplicate_rows"], quarantine_reasons=counts["reasons"])
+            validated.sparkSession, query_id=app_id, batch_id=batch_id, rows_in=rows_in,
+            valid_rows=valid, quarantined_rows=quarantined, duplicate_rows=duplicates,
+            quarantine_reasons=reasons)
         changes = update_gold(kept, dq_row, settings, app_id, batch_id)
         try:
             sync_batch(settings.effective_pg_dsn, app_id, batch_id, changes.upserts,
                        changes.deletes)
         finally:
             changes.release()
-        return BatchStats(batch_id, counts["rows_in"], counts["valid_rows"],
-                          counts["quarantined_rows"], counts["duplicate_rows"], 0.0)
+        return BatchStats(batch_id, rows_in, valid, quarantined, duplicates, 0.0)
     finally:
         validated.unpersist()
         if kept is not None:
             kept.unpersist()
 
 
-def _batch_counts(validated: DataFrame, kept: DataFrame) -> dict:
-    """rows_in, valid, quarantined, duplicates (= valid - kept) and reason -> count."""
-    is_valid = F.size("reasons") == 0
-    totals = validated.agg(
-        F.count(F.lit(1)).alias("rows_in"),
-        F.sum(F.when(is_valid, 1).otherwise(0)).alias("valid_rows"),
-    ).first()
-    reasons = {row["reason"]: row["n"] for row in
-               validated.where(~is_valid).select(F.explode("reasons").alias("reason"))
-               .groupBy("reason").agg(F.count(F.lit(1)).alias("n")).collect()}
-    rows_in, valid = int(totals["rows_in"]), int(totals["valid_rows"] or 0)
-    kept_rows = kept.count()
-    return {"rows_in": rows_in, "valid_rows": valid, "quarantined_rows": rows_in - valid,
-            "duplicate_rows": valid - kept_rows, "reasons": reasons}
+_ROWS = "__quarantined_rows__"
+
+
+def _reason_counts(validated: DataFrame) -> dict[str, int]:
+    """Reason code -> rows carrying it, plus the number of quarantined rows (one job)."""
+    rejected = validated.where(F.size("reasons") > 0)
+    codes = F.explode(F.array_union(F.col("reasons"), F.array(F.lit(_ROWS))))
+    rows = rejected.select(codes.alias("code")).groupBy("code").count().collect()
+    return {row["code"]: int(row["count"]) for row in rows}
