@@ -40,7 +40,9 @@ def build_spark(settings: Settings, app_name: str = "fleetlake") -> SparkSession
         .config("spark.sql.streaming.stateStore.providerClass",
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
-        .config("spark.databricks.delta.optimizeWrite.enabled", "true")
+        # optimizeWrite adds a shuffle to every write; small files are compacted by
+        # autoCompact (after 50 of them) instead
+        .config("spark.databricks.delta.optimizeWrite.enabled", "false")
         .config("spark.databricks.delta.autoCompact.enabled", "true")
         .config("spark.databricks.delta.merge.repartitionBeforeWrite.enabled", "true")
         .config("spark.sql.adaptive.enabled", "true")
