@@ -1,0 +1,90 @@
+"""Threshold alerts (DESIGN.md "Alerts"): every matching rule of a silver reading fires.
+
+One pass, no Python UDF: each rule is a named boolean condition guarding a struct; the array of
+the four candidates is compacted (non-matching rules are null) and `inline`d into alert rows.
+Measured against a union of four filters (2M readings, 2 cores, noop sink; `fleetlake` gold
+notes): the union re-reads and re-evaluates its input once per rule, the array one does not.
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F, types as T
+
+from gold.schema import ALERTS_COLUMNS
+from infra.settings import AlertRules
+
+ALERT_ID_HEX_CHARS = 32
+
+
+def alert_id(event_id: Column, alert_type: Column) -> Column:
+    """Deterministic key of one (event_id, alert_type): first 32 hex of sha256("<id>|<type>")."""
+    digest = F.sha2(F.concat(event_id, F.lit("|"), alert_type), 256)
+    return F.substring(digest, 1, ALERT_ID_HEX_CHARS)
+
+
+def fmt_threshold(value: float) -> str:
+    """A threshold as people write it in a message: 140.0 -> '140', 10.5 -> '10.5'."""
+    return f"{value:g}"
+
+
+def reading_text(value: Column) -> Column:
+    """A reading as received (Spark's shortest double text, e.g. 152.3)."""
+    return value.cast(T.StringType())
+
+
+def candidate(fires: Column, alert_type: str, severity: str, message: Column,
+              observed: Column | None, threshold: float | None) -> Column:
+    """The alert struct of one rule when `fires` is true, else null (dropped by `alerts_from`)."""
+    observed_col = observed if observed is not None else F.lit(None)
+    threshold_col = F.lit(threshold) if threshold is not None else F.lit(None)
+    return F.when(fires, F.struct(
+        F.lit(alert_type).alias("alert_type"),
+        F.lit(severity).alias("severity"),
+        message.alias("message"),
+        observed_col.cast(T.DoubleType()).alias("observed_value"),
+        threshold_col.cast(T.DoubleType()).alias("threshold"),
+    ))
+
+
+def alerts_from(df: DataFrame, candidates: list[Column], keep: tuple[str, ...] = ()) -> DataFrame:
+    """ALERTS rows (+ `keep` columns): one per non-null candidate struct of each input row."""
+    if not candidates:
+        candidates = [F.lit(None).cast("struct<alert_type:string,severity:string,message:string,"
+                                       "observed_value:double,threshold:double>")]
+    fired = df.select(*keep, "event_id", "car_id", "event_ts",
+                      F.inline(F.array_compact(F.array(*candidates))))
+    return fired.select(
+        *keep,
+        alert_id(F.col("event_id"), F.col("alert_type")).alias("alert_id"),
+        *[c for c in ALERTS_COLUMNS if c != "alert_id"],
+    ).select(*keep, *ALERTS_COLUMNS)
+
+
+def threshold_alerts(silver_df: DataFrame, rules: AlertRules) -> DataFrame:
+    """ALERTS rows, one per (silver reading, matching threshold rule)."""
+    speed, temp, fuel = F.col("speed_kmph"), F.col("engine_temp_c"), F.col("fuel_level")
+    lat, lon = F.col("latitude"), F.col("longitude")
+    is_overspeed = speed > F.lit(rules.overspeed_kmph)
+    is_engine_overheat = temp > F.lit(rules.overheat_c)
+    is_low_fuel = fuel < F.lit(rules.low_fuel_pct)
+    is_gps_invalid = ~F.coalesce(F.col("gps_valid"), F.lit(False))  # silver decides validity
+    is_gps_missing = lat.isNull() | lon.isNull()
+
+    overspeed_msg = F.concat(F.lit("Speed "), reading_text(speed),
+                             F.lit(f" km/h above {fmt_threshold(rules.overspeed_kmph)} km/h"))
+    overheat_msg = F.concat(F.lit("Engine temperature "), reading_text(temp),
+                            F.lit(f" °C above {fmt_threshold(rules.overheat_c)} °C"))
+    low_fuel_msg = F.concat(F.lit("Fuel level "), reading_text(fuel),
+                            F.lit(f"% below {fmt_threshold(rules.low_fuel_pct)}%"))
+    gps_msg = F.when(is_gps_missing, F.lit("GPS position missing")).otherwise(F.concat(
+        F.lit("GPS position invalid (lat "), reading_text(lat), F.lit(", lon "),
+        reading_text(lon), F.lit(")")))
+
+    candidates = [
+        candidate(is_overspeed, "OVERSPEED", "MEDIUM", overspeed_msg, speed, rules.overspeed_kmph),
+        candidate(is_engine_overheat, "ENGINE_OVERHEAT", "HIGH", overheat_msg, temp,
+                  rules.overheat_c),
+        candidate(is_low_fuel, "LOW_FUEL", "LOW", low_fuel_msg, fuel, rules.low_fuel_pct),
+        candidate(is_gps_invalid, "GPS_INVALID", "LOW", gps_msg, None, None),
+    ]
+    return alerts_from(silver_df, candidates)

@@ -1,0 +1,250 @@
+"""Gold wiring: bring the gold Delta tables up to date with one micro-batch of new silver rows.
+
+Per batch: one small job collects the minutes (and event-time range per minute) of the new rows;
+then one commit per table, each idempotent per (app_id, batch_id) and table:
+- alerts: threshold alerts of the new rows + the stateful alerts of the touched cars' readings
+  from their first new reading on, within the affected range (new rows + lookahead), recomputed
+  from silver over that range plus the lookback. Deletes: the same alerts computed on silver
+  without the new rows (= what gold held) that no longer hold. Written as an append when every
+  alert id is new (no deletes, no older reading after a new one: the live case), else one MERGE.
+- device_minute_kpis, fleet_minute_kpis: the minutes of the new rows and of the alert changes,
+  recomputed for all cars from silver and gold/alerts filtered on those minutes (literal ranges:
+  Delta skips the other files), replaced with `replaceWhere` on those minutes.
+- device_latest: rewritten as the latest of (table, new rows) per car (one small table).
+- dq_batch_metrics: the given row appended.
+Everything returned is a function of Delta state and the batch, never of what a write did, so a
+retried batch returns the same changes whichever of its writes had committed.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from gold import ranges
+from gold.alerts import threshold_alerts
+from gold.kpis import (car_minute_stats, device_kpis_from_stats, device_latest,
+                       fleet_kpis_from_stats)
+from gold.schema import ALERTS_COLUMNS, DEVICE_LATEST_COLUMNS, GOLD_KEYS, GOLD_SCHEMAS
+from gold.stateful import required_lookback, stateful_alerts_by
+from infra.settings import Settings
+
+SILVER_INPUT = ("event_id", "car_id", "trip_id", "event_ts", "speed_kmph", "fuel_level",
+                "engine_temp_c", "latitude", "longitude", "gps_valid", "kafka_timestamp")
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
+
+@dataclass
+class GoldChanges:
+    """What one batch changed in gold, for PostgreSQL: rows to upsert and keys to delete.
+
+    The frames are cached: call `release()` once they are applied (the next `update_gold` call
+    releases them anyway, so they are valid until then).
+    """
+
+    upserts: dict[str, DataFrame]
+    deletes: dict[str, DataFrame]
+    cached: list[DataFrame] = field(default_factory=list, repr=False)
+
+    def release(self) -> None:
+        for frame in self.cached:
+            frame.unpersist()
+        self.cached.clear()
+
+    def keep(self, frame: DataFrame) -> DataFrame:
+        cached = frame.persist()
+        self.cached.append(cached)
+        return cached
+
+
+_OUTSTANDING: list[GoldChanges] = []
+
+
+def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
+    """Create the five gold Delta tables at their contract paths if missing (idempotent)."""
+    for name, schema in GOLD_SCHEMAS.items():
+        (DeltaTable.createIfNotExists(spark)
+         .location(settings.table_path("gold", name))
+         .addColumns(schema)
+         .execute())
+
+
+def update_gold(kept_silver_df: DataFrame, dq_row_df: DataFrame, settings: Settings,
+                app_id: str, batch_id: int) -> GoldChanges:
+    """Make gold equal to a recomputation from silver after this batch; return what changed."""
+    while _OUTSTANDING:
+        _OUTSTANDING.pop().release()
+    changes = GoldChanges({}, {})
+    _OUTSTANDING.append(changes)
+    level = kept_silver_df.storageLevel
+    own_cache = not (level.useMemory or level.useDisk)
+    new = kept_silver_df.select(*SILVER_INPUT)
+    new = new.persist() if own_cache else new
+    try:
+        writer = _Writer(kept_silver_df.sparkSession, settings, app_id, batch_id)
+        minutes = _new_row_minutes(new)
+        if minutes:
+            _update_from_rows(writer, new, minutes, changes)
+        changes.upserts["dq_batch_metrics"] = _append_dq(writer, dq_row_df, changes)
+        return changes
+    finally:
+        if own_cache:
+            new.unpersist()
+
+
+def _new_row_minutes(new: DataFrame) -> dict[int, ranges.Span]:
+    """Minute start -> [min, max] event time of the new rows in it (microseconds)."""
+    ts_us = F.unix_micros("event_ts")
+    rows = (new.groupBy(F.unix_micros(F.date_trunc("minute", "event_ts")).alias("minute"))
+            .agg(F.min(ts_us).alias("lo"), F.max(ts_us).alias("hi")).collect())
+    return {int(r["minute"]): (int(r["lo"]), int(r["hi"])) for r in rows if r["minute"] is not None}
+
+
+def _update_from_rows(writer: _Writer, new: DataFrame, minutes: dict[int, ranges.Span],
+                      changes: GoldChanges) -> None:
+    rules = writer.settings.alerts
+    affected = ranges.affected_spans(minutes.values(), required_lookback(rules))
+    silver = writer.read("silver", "telemetry")
+    alert_changes = changes.keep(_alert_changes(silver, new, affected, writer.settings))
+    summary = (alert_changes.groupBy(F.unix_micros(F.date_trunc("minute", "event_ts")))
+               .agg(F.max(F.col("_op") == "D"), F.max("_late")).collect())
+    if summary:
+        merge_needed = any(row[1] or row[2] for row in summary)
+        _write_alerts(writer, alert_changes, affected, merge_needed)
+    changes.upserts["alerts"] = alert_changes.where(F.col("_op") == "U").select(*ALERTS_COLUMNS)
+    changes.deletes["alerts"] = (alert_changes.where(F.col("_op") == "D")
+                                 .select(*GOLD_KEYS["alerts"]))
+    touched_minutes = set(minutes) | {int(row[0]) for row in summary}
+    _replace_kpis(writer, silver, ranges.minute_spans(touched_minutes), changes)
+    changes.upserts["device_latest"] = _rewrite_latest(writer, new, changes)
+
+
+def _alert_changes(silver: DataFrame, new: DataFrame, affected: list[ranges.Span],
+                   settings: Settings) -> DataFrame:
+    """ALERTS columns + `_op` (U upsert, D delete) + `_late` (car has an older reading after a
+    new one, so its alerts may already exist)."""
+    rules = settings.alerts
+    in_affected = ranges.in_spans("event_ts", affected)
+    first_new = new.groupBy("car_id").agg(F.min("event_ts").alias("_first_new_ts"))
+    new_keys = new.select("car_id", "event_id", F.lit(True).alias("_is_new"))
+    late_cars = (silver.where(in_affected).join(F.broadcast(first_new), "car_id")
+                 .where(F.col("event_ts") >= F.col("_first_new_ts"))
+                 .join(new_keys, ["car_id", "event_id"], "left_anti")
+                 .select("car_id", F.lit(True).alias("_late")).distinct())
+    history = (silver.where(ranges.in_spans("event_ts", ranges.history_spans(
+                   affected, required_lookback(rules))))
+               .join(F.broadcast(first_new), "car_id")
+               .join(new_keys, ["car_id", "event_id"], "left")
+               .join(F.broadcast(late_cars), "car_id", "left"))
+    # _v 1: silver now; _v 0: silver before this batch, only for the late cars (elsewhere equal)
+    was_there = F.col("_late").isNotNull() & F.col("_is_new").isNull()
+    versions = history.select("*", F.explode(
+        F.when(was_there, F.array(F.lit(1), F.lit(0))).otherwise(F.array(F.lit(1)))).alias("_v"))
+    stateful = (stateful_alerts_by(versions, rules, ["_v"])
+                .join(F.broadcast(first_new), "car_id")
+                .where(F.col("event_ts") >= F.col("_first_new_ts"))
+                .where(in_affected))
+    now = stateful.where(F.col("_v") == 1).select(*ALERTS_COLUMNS)
+    before = stateful.where(F.col("_v") == 0).select(*ALERTS_COLUMNS)
+    upserts = threshold_alerts(new, rules).unionByName(now).withColumn("_op", F.lit("U"))
+    deletes = (before.join(now.select("alert_id"), "alert_id", "left_anti")
+               .withColumn("_op", F.lit("D")))
+    return (upserts.unionByName(deletes).join(F.broadcast(late_cars), "car_id", "left")
+            .select(*ALERTS_COLUMNS, "_op", F.coalesce(F.col("_late"), F.lit(False))
+                    .alias("_late")))
+
+
+class _Writer:
+    """Idempotent writes of one batch to gold tables; reads of the lake."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, app_id: str, batch_id: int):
+        self.spark, self.settings, self.app_id, self.batch_id = spark, settings, app_id, batch_id
+
+    def path(self, name: str, layer: str = "gold") -> str:
+        return self.settings.table_path(layer, name)
+
+    def read(self, layer: str, name: str) -> DataFrame:
+        return self.spark.read.format("delta").load(self.settings.table_path(layer, name))
+
+    def write(self, frame: DataFrame, name: str, mode: str, replace_where: str | None = None):
+        writer = (frame.write.format("delta").mode(mode).option("txnAppId", self.app_id)
+                  .option("txnVersion", self.batch_id))
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.save(self.path(name))
+
+    @contextmanager
+    def txn(self) -> Iterator[None]:
+        """Session confs making a MERGE idempotent per (app_id, batch_id) and table."""
+        conf = self.spark.conf
+        conf.set(TXN_APP_ID, self.app_id)
+        conf.set(TXN_VERSION, str(self.batch_id))
+        try:
+            yield
+        finally:
+            conf.unset(TXN_APP_ID)
+            conf.unset(TXN_VERSION)
+
+
+def _write_alerts(writer: _Writer, alert_changes: DataFrame, affected: list[ranges.Span],
+                  merge_needed: bool) -> None:
+    upserts = alert_changes.where(F.col("_op") == "U").select(*ALERTS_COLUMNS)
+    if not merge_needed:  # every alert id is new: no lookup of existing rows needed
+        writer.write(upserts, "alerts", "append")
+        return
+    values = {c: f"s.`{c}`" for c in ALERTS_COLUMNS}
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ALERTS_COLUMNS[1:])
+    on = f"t.alert_id = s.alert_id AND ({_sql_spans('t.event_ts', affected)})"
+    with writer.txn():
+        (DeltaTable.forPath(writer.spark, writer.path("alerts")).alias("t")
+         .merge(alert_changes.alias("s"), on)
+         .whenMatchedDelete(condition="s._op = 'D'")
+         .whenMatchedUpdate(condition=f"s._op = 'U' AND ({changed})", set=values)
+         .whenNotMatchedInsert(condition="s._op = 'U'", values=values)
+         .execute())
+
+
+def _sql_spans(column: str, spans: list[ranges.Span]) -> str:
+    """SQL text of `column` within `spans` (timestamps as exact UTC literals)."""
+    def lit(us: int) -> str:
+        return f"TIMESTAMP '{ranges.to_datetime(us).strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'"
+    return " OR ".join(f"({column} BETWEEN {lit(lo)} AND {lit(hi)})" for lo, hi in spans) or "false"
+
+
+def _replace_kpis(writer: _Writer, silver: DataFrame, spans: list[ranges.Span],
+                  changes: GoldChanges) -> None:
+    """Recompute the KPI windows of `spans` for all cars; replace them in both tables."""
+    readings = silver.where(ranges.in_spans("event_ts", spans))
+    alerts = writer.read("gold", "alerts").where(ranges.in_spans("event_ts", spans))
+    stats = changes.keep(car_minute_stats(readings, alerts))
+    in_windows = _sql_spans("window_start", spans)
+    for name, frame in (("device_minute_kpis", device_kpis_from_stats(stats)),
+                        ("fleet_minute_kpis", fleet_kpis_from_stats(stats))):
+        kept = changes.keep(frame)
+        writer.write(kept, name, "overwrite", replace_where=in_windows)
+        changes.upserts[name] = kept
+
+
+def _rewrite_latest(writer: _Writer, new: DataFrame, changes: GoldChanges) -> DataFrame:
+    """device_latest := latest of (table, new rows) per car; returns the touched cars' rows."""
+    current = writer.read("gold", "device_latest")
+    latest = changes.keep(device_latest(
+        current.unionByName(new.select(*DEVICE_LATEST_COLUMNS))))
+    writer.write(latest, "device_latest", "overwrite")
+    cars = F.broadcast(new.select("car_id").distinct())
+    return changes.keep(latest.join(cars, "car_id", "left_semi"))
+
+
+def _append_dq(writer: _Writer, dq_row_df: DataFrame, changes: GoldChanges) -> DataFrame:
+    """Append the batch's DQ row once; return the row as stored (the first attempt's)."""
+    row = dq_row_df.select(*GOLD_SCHEMAS["dq_batch_metrics"].fieldNames())
+    writer.write(row, "dq_batch_metrics", "append")
+    query_ids = [r[0] for r in row.select("query_id").distinct().collect()]
+    stored = writer.read("gold", "dq_batch_metrics").where(
+        (F.col("batch_id") == F.lit(writer.batch_id)) & F.col("query_id").isin(query_ids))
+    return changes.keep(stored)

@@ -1,0 +1,164 @@
+"""update_gold on real Delta tables (tmp_path): late events corrected, retries change nothing."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F, types as T
+from pyspark.testing import assertDataFrameEqual
+
+import gold.sink as sink
+from gold.kpis import dq_batch_metrics_row
+from gold.rebuild import gold_from_silver
+from gold.schema import GOLD_KEYS, GOLD_SCHEMAS
+from gold.sink import ensure_gold_tables, update_gold
+
+pytestmark = pytest.mark.integration
+
+UTC = dt.timezone.utc
+DAY = dt.datetime(2024, 3, 1, tzinfo=UTC)
+APP = "gold-test-app"
+SILVER = T.StructType([T.StructField(n, t) for n, t in (
+    ("event_id", T.StringType()), ("car_id", T.StringType()), ("trip_id", T.StringType()),
+    ("event_ts", T.TimestampType()), ("speed_kmph", T.DoubleType()),
+    ("fuel_level", T.DoubleType()), ("engine_temp_c", T.DoubleType()),
+    ("latitude", T.DoubleType()), ("longitude", T.DoubleType()),
+    ("gps_valid", T.BooleanType()), ("topic", T.StringType()), ("partition", T.IntegerType()),
+    ("offset", T.LongType()), ("kafka_timestamp", T.TimestampType()))])
+GOLD_TABLES = ("alerts", "device_minute_kpis", "fleet_minute_kpis", "device_latest")
+
+
+def at(hour: int, seconds: float) -> dt.datetime:
+    return DAY + dt.timedelta(hours=hour, seconds=seconds)
+
+
+def reading(event_id, car, ts, temp=90.0, speed=60.0, fuel=80.0, lat=24.0, arrived=None):
+    kafka_ts = arrived or ts + dt.timedelta(seconds=1)
+    offset = int(kafka_ts.timestamp() * 1000)
+    return (event_id, car, "trip", ts, speed, fuel, temp, lat, 46.0, True, "raw", 0, offset,
+            kafka_ts)
+
+
+def batches():
+    """Batch 1: 08:00-08:05 (car a hot all along) + 11:00; batch 2: 11:01 + a reading of 08:00:15
+    arriving three hours late that breaks car a's overheat run."""
+    early = [reading(f"a-08-{k:02d}", "a", at(8, 10 * k), temp=106.0, speed=60.0 + k % 3,
+                     fuel=80.0 - 0.1 * k, lat=24.0 + 0.0001 * k) for k in range(31)]
+    early += [reading(f"b-08-{k:02d}", "b", at(8, 10 * k)) for k in range(31)]
+    live1 = [reading(f"{c}-11-{k:02d}", c, at(11, 5 * k), speed=150.0 if k == 3 else 70.0)
+             for c in "ab" for k in range(12)]
+    live2 = [reading(f"{c}-11b-{k:02d}", c, at(11, 60 + 5 * k)) for c in "ab" for k in range(12)]
+    late = reading("a-late", "a", at(8, 15), temp=100.0, speed=150.0, fuel=79.85,
+                   lat=24.00015, arrived=at(11, 90))
+    return early + live1, live2 + [late]
+
+
+def run_batch(spark, settings, rows, batch_id, append=True):
+    new = spark.createDataFrame(rows, SILVER)
+    if append:  # what silver's MERGE did before gold runs
+        new.write.format("delta").mode("append").save(settings.table_path("silver", "telemetry"))
+    dq = dq_batch_metrics_row(spark, query_id=APP, batch_id=batch_id, rows_in=len(rows),
+                              valid_rows=len(rows), quarantined_rows=0, duplicate_rows=0,
+                              quarantine_reasons={}, processed_at=F.current_timestamp())
+    return update_gold(new, dq, settings, APP, batch_id)
+
+
+def collected(changes):
+    """Plain, sorted rows of every returned frame (compared across attempts)."""
+    def rows(frame):
+        return sorted(tuple(r) for r in frame.collect())
+    return ({k: rows(v) for k, v in changes.upserts.items()},
+            {k: rows(v) for k, v in changes.deletes.items()})
+
+
+def versions(spark, settings):
+    return {name: DeltaTable.forPath(spark, settings.table_path("gold", name)).history(1)
+            .first().version for name in GOLD_SCHEMAS}
+
+
+def micros(ts: dt.datetime) -> int:
+    return int((ts - dt.datetime(1970, 1, 1, tzinfo=UTC)) / dt.timedelta(microseconds=1))
+
+
+def alert_key(event_id, alert_type):
+    return hashlib.sha256(f"{event_id}|{alert_type}".encode()).hexdigest()[:32]
+
+
+def assert_gold_is_a_recomputation(spark, settings):
+    silver = spark.read.format("delta").load(settings.table_path("silver", "telemetry"))
+    expected = gold_from_silver(silver, settings.alerts)
+    for name in GOLD_TABLES:
+        actual = spark.read.format("delta").load(settings.table_path("gold", name))
+        assertDataFrameEqual(actual, expected[name], rtol=0, atol=0)
+
+
+def test_tables_are_created_once_with_the_contract_schemas(spark, settings):
+    ensure_gold_tables(spark, settings)
+    ensure_gold_tables(spark, settings)
+    for name, schema in GOLD_SCHEMAS.items():
+        table = spark.read.format("delta").load(settings.table_path("gold", name))
+        assert [(f.name, f.dataType.simpleString()) for f in table.schema] == [
+            (f.name, f.dataType.simpleString()) for f in schema]
+        assert table.count() == 0
+
+
+def test_late_event_corrects_gold_and_retry_changes_nothing(spark, settings):
+    ensure_gold_tables(spark, settings)
+    first, second = batches()
+    run_batch(spark, settings, first, 0)
+    assert_gold_is_a_recomputation(spark, settings)
+    changes = run_batch(spark, settings, second, 1)
+    got = collected(changes)
+    assert_gold_is_a_recomputation(spark, settings)
+
+    # the late cool reading split the run: 08:00:40 no longer completes it, 08:01:00 does
+    assert got[1]["alerts"] == [(alert_key("a-08-04", "SUSTAINED_OVERHEAT"),)]
+    upserted = {(r[1], r[4]) for r in got[0]["alerts"]}
+    assert {("a-08-06", "SUSTAINED_OVERHEAT"), ("a-late", "OVERSPEED")} <= upserted
+    kpis = changes.upserts["device_minute_kpis"].select(
+        "car_id", F.unix_micros("window_start").alias("start"))
+    assert {("a", micros(at(8, 0))), ("a", micros(at(8, 60)))} <= set(map(tuple, kpis.collect()))
+    assert len(got[0]["dq_batch_metrics"]) == 1
+
+    before = versions(spark, settings)
+    retried = run_batch(spark, settings, second, 1, append=False)
+    assert collected(retried) == got
+    assert versions(spark, settings) == before
+    assert_gold_is_a_recomputation(spark, settings)
+
+
+def test_retry_after_a_crash_midway_returns_the_same_changes(spark, settings, tmp_path,
+                                                             monkeypatch):
+    ensure_gold_tables(spark, settings)
+    first, second = batches()
+    run_batch(spark, settings, first, 0)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed after the alert and KPI writes")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sink, "_rewrite_latest", crash)
+        with pytest.raises(RuntimeError):
+            run_batch(spark, settings, second, 1)
+    retried = collected(run_batch(spark, settings, second, 1, append=False))
+    assert_gold_is_a_recomputation(spark, settings)
+
+    clean = dataclasses.replace(settings, lake_root=str(tmp_path / "clean"))
+    ensure_gold_tables(spark, clean)
+    run_batch(spark, clean, first, 0)
+    clean_changes = collected(run_batch(spark, clean, second, 1))
+    for changes in (retried, clean_changes):  # processed_at: when each lake's attempt ran
+        changes[0]["dq_batch_metrics"] = [r[:2] + r[3:] for r in changes[0]["dq_batch_metrics"]]
+    assert retried == clean_changes
+
+
+def test_keys_of_returned_frames_are_unique(spark, settings):
+    ensure_gold_tables(spark, settings)
+    first, _ = batches()
+    changes = run_batch(spark, settings, first, 0)
+    for name, frame in changes.upserts.items():
+        keys = GOLD_KEYS[name]
+        assert frame.groupBy(*keys).count().where("count > 1").count() == 0, name
