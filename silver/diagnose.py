@@ -141,6 +141,7 @@ def diagnose(parsed: DataFrame) -> DataFrame:
     def diagnosis(v: Column) -> Column:  # v is null when the value is not JSON
         return F.when(v.isNotNull(), _bind(_read_fields(v), lambda fields: _summary(v, fields)))
 
+    # needs_diagnosis() appears twice in one projection: evaluated once (common subexpression)
     exact = F.when(needs_diagnosis(), _bind(F.try_parse_json("_text"), diagnosis))
     return (parsed.select("*", needs_diagnosis().alias("_diag"), exact.alias("_slow"))
             .drop("_text"))
