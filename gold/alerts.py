@@ -1,11 +1,15 @@
 """Threshold alerts (DESIGN.md "Alerts"): every matching rule of a silver reading fires.
 
-One pass, no Python UDF: each rule is a named boolean condition guarding a struct; the array of
-the four candidates is compacted (non-matching rules are null) and `inline`d into alert rows.
-Measured against a union of four filters (2M readings, 2 cores, noop sink; `fleetlake` gold
-notes): the union re-reads and re-evaluates its input once per rule, the array one does not.
+One pass, no Python UDF: rows matching no rule are filtered out first (the OR of the named
+conditions), then each remaining row's array of rule structs (null where the rule does not
+match) is compacted and `inline`d into alert rows. Measured on 2M generated readings (2 cores,
+noop sink, 40% alerting): union of four filters 3.8-4.3 s (input evaluated once per rule),
+array + inline 2.2-2.8 s, filter + array + inline 1.3-1.4 s (messages built for alerting rows only).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F, types as T
@@ -32,27 +36,43 @@ def reading_text(value: Column) -> Column:
     return value.cast(T.StringType())
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One rule on one row: whether it fires, and its alert struct (null when it does not)."""
+
+    fires: Column
+    alert: Column
+
+
+_ALERT_STRUCT = ("struct<alert_type:string,severity:string,message:string,"
+                 "observed_value:double,threshold:double>")
+
+
 def candidate(fires: Column, alert_type: str, severity: str, message: Column,
-              observed: Column | None, threshold: float | None) -> Column:
-    """The alert struct of one rule when `fires` is true, else null (dropped by `alerts_from`)."""
+              observed: Column | None, threshold: float | None) -> Candidate:
+    """The rule `alert_type` on a row: its alert when `fires` is true."""
     observed_col = observed if observed is not None else F.lit(None)
     threshold_col = F.lit(threshold) if threshold is not None else F.lit(None)
-    return F.when(fires, F.struct(
+    return Candidate(fires, F.when(fires, F.struct(
         F.lit(alert_type).alias("alert_type"),
         F.lit(severity).alias("severity"),
         message.alias("message"),
         observed_col.cast(T.DoubleType()).alias("observed_value"),
         threshold_col.cast(T.DoubleType()).alias("threshold"),
-    ))
+    )))
 
 
-def alerts_from(df: DataFrame, candidates: list[Column], keep: tuple[str, ...] = ()) -> DataFrame:
-    """ALERTS rows (+ `keep` columns): one per non-null candidate struct of each input row."""
-    if not candidates:
-        candidates = [F.lit(None).cast("struct<alert_type:string,severity:string,message:string,"
-                                       "observed_value:double,threshold:double>")]
-    fired = df.select(*keep, "event_id", "car_id", "event_ts",
-                      F.inline(F.array_compact(F.array(*candidates))))
+def alerts_from(df: DataFrame, candidates: list[Candidate],
+                keep: tuple[str, ...] = ()) -> DataFrame:
+    """ALERTS rows (+ `keep` columns): one per firing candidate of each input row."""
+    if candidates:
+        any_fires = reduce(lambda a, b: a | b, [F.coalesce(c.fires, F.lit(False))
+                                                for c in candidates])
+        structs = [c.alert for c in candidates]
+    else:
+        any_fires, structs = F.lit(False), [F.lit(None).cast(_ALERT_STRUCT)]
+    fired = df.where(any_fires).select(*keep, "event_id", "car_id", "event_ts",
+                                       F.inline(F.array_compact(F.array(*structs))))
     return fired.select(
         *keep,
         alert_id(F.col("event_id"), F.col("alert_type")).alias("alert_id"),

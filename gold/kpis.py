@@ -78,7 +78,7 @@ def fleet_kpis_from_stats(stats: DataFrame) -> DataFrame:
 
 
 def device_minute_kpis(silver_df: DataFrame, alerts_df: DataFrame) -> DataFrame:
-    """DEVICE_MINUTE_KPIS rows: one per (car_id, minute) with readings; alerts of that car/minute."""
+    """DEVICE_MINUTE_KPIS rows: one per (car_id, minute) with readings; alerts of that car."""
     return device_kpis_from_stats(car_minute_stats(silver_df, alerts_df))
 
 

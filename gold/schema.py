@@ -1,4 +1,4 @@
-"""Gold table contracts (DESIGN.md "Tables"): schemas in contract column order, keys, alert types."""
+"""Gold tables (DESIGN.md "Tables"): schemas in contract column order, keys, alert types."""
 from pyspark.sql import types as T
 
 # Alert types in the order of the fleet KPI count columns; the first four are per-reading

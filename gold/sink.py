@@ -4,9 +4,11 @@ Per batch: one small job collects the minutes (and event-time range per minute) 
 then one commit per table, each idempotent per (app_id, batch_id) and table:
 - alerts: threshold alerts of the new rows + the stateful alerts of the touched cars' readings
   from their first new reading on, within the affected range (new rows + lookahead), recomputed
-  from silver over that range plus the lookback. Deletes: the same alerts computed on silver
-  without the new rows (= what gold held) that no longer hold. Written as an append when every
-  alert id is new (no deletes, no older reading after a new one: the live case), else one MERGE.
+  from silver over that range plus the history they need: `stateful_recent_seconds` of it when
+  that holds enough readings for a car (dense live data), else the rules' full lookback.
+  Deletes: the same alerts computed on silver without the new rows (= what gold held) that no
+  longer hold. Written as an append when every alert id is new (no deletes, no older reading
+  after a new one: the live case), else as one MERGE.
 - device_minute_kpis, fleet_minute_kpis: the minutes of the new rows and of the alert changes,
   recomputed for all cars from silver and gold/alerts filtered on those minutes (literal ranges:
   Delta skips the other files), replaced with `replaceWhere` on those minutes.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Iterator
 
 from delta.tables import DeltaTable
@@ -30,11 +33,13 @@ from gold.alerts import threshold_alerts
 from gold.kpis import (car_minute_stats, device_kpis_from_stats, device_latest,
                        fleet_kpis_from_stats)
 from gold.schema import ALERTS_COLUMNS, DEVICE_LATEST_COLUMNS, GOLD_KEYS, GOLD_SCHEMAS
-from gold.stateful import required_lookback, stateful_alerts_by
-from infra.settings import Settings
+from gold.stateful import car_modes, recent_lookback, required_lookback, stateful_alerts_by
+from infra.settings import AlertRules, Settings
 
 SILVER_INPUT = ("event_id", "car_id", "trip_id", "event_ts", "speed_kmph", "fuel_level",
                 "engine_temp_c", "latitude", "longitude", "gps_valid", "kafka_timestamp")
+HISTORY = ("car_id", "event_id", "event_ts", "speed_kmph", "fuel_level", "engine_temp_c",
+           "latitude", "longitude", "gps_valid")
 TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 
@@ -110,9 +115,14 @@ def _update_from_rows(writer: _Writer, new: DataFrame, minutes: dict[int, ranges
     rules = writer.settings.alerts
     affected = ranges.affected_spans(minutes.values(), required_lookback(rules))
     silver = writer.read("silver", "telemetry")
-    alert_changes = changes.keep(_alert_changes(silver, new, affected, writer.settings))
-    summary = (alert_changes.groupBy(F.unix_micros(F.date_trunc("minute", "event_ts")))
-               .agg(F.max(F.col("_op") == "D"), F.max("_late")).collect())
+    scratch: list[DataFrame] = []
+    try:
+        alert_changes = changes.keep(_alert_changes(silver, new, affected, rules, scratch))
+        summary = (alert_changes.groupBy(F.unix_micros(F.date_trunc("minute", "event_ts")))
+                   .agg(F.max(F.col("_op") == "D"), F.max("_late")).collect())
+    finally:
+        for frame in scratch:
+            frame.unpersist()
     if summary:
         merge_needed = any(row[1] or row[2] for row in summary)
         _write_alerts(writer, alert_changes, affected, merge_needed)
@@ -125,38 +135,50 @@ def _update_from_rows(writer: _Writer, new: DataFrame, minutes: dict[int, ranges
 
 
 def _alert_changes(silver: DataFrame, new: DataFrame, affected: list[ranges.Span],
-                   settings: Settings) -> DataFrame:
-    """ALERTS columns + `_op` (U upsert, D delete) + `_late` (car has an older reading after a
-    new one, so its alerts may already exist)."""
-    rules = settings.alerts
-    in_affected = ranges.in_spans("event_ts", affected)
-    first_new = new.groupBy("car_id").agg(F.min("event_ts").alias("_first_new_ts"))
-    new_keys = new.select("car_id", "event_id", F.lit(True).alias("_is_new"))
-    late_cars = (silver.where(in_affected).join(F.broadcast(first_new), "car_id")
-                 .where(F.col("event_ts") >= F.col("_first_new_ts"))
-                 .join(new_keys, ["car_id", "event_id"], "left_anti")
-                 .select("car_id", F.lit(True).alias("_late")).distinct())
-    history = (silver.where(ranges.in_spans("event_ts", ranges.history_spans(
-                   affected, required_lookback(rules))))
-               .join(F.broadcast(first_new), "car_id")
-               .join(new_keys, ["car_id", "event_id"], "left")
-               .join(F.broadcast(late_cars), "car_id", "left"))
-    # _v 1: silver now; _v 0: silver before this batch, only for the late cars (elsewhere equal)
-    was_there = F.col("_late").isNotNull() & F.col("_is_new").isNull()
-    versions = history.select("*", F.explode(
-        F.when(was_there, F.array(F.lit(1), F.lit(0))).otherwise(F.array(F.lit(1)))).alias("_v"))
-    stateful = (stateful_alerts_by(versions, rules, ["_v"])
-                .join(F.broadcast(first_new), "car_id")
-                .where(F.col("event_ts") >= F.col("_first_new_ts"))
-                .where(in_affected))
+                   rules: AlertRules, scratch: list[DataFrame]) -> DataFrame:
+    """ALERTS columns + `_op` (U upsert, D delete) + `_late` (the car has an older reading after
+    a new one, so its alerts may exist already).
+
+    History: the recent rows for cars they are enough for, the full lookback for the others
+    (`car_modes`); for late cars also silver without the new rows (`_v` 0), whose alerts in the
+    range are what gold held, to find the ones that no longer hold.
+    """
+    # literal ranges only where rows are read: the window stages' code stays the same per batch
+    in_affected = ranges.in_spans("event_ts", affected).alias("_in_range")
+    columns = (*HISTORY, in_affected)
+    recent = _cache(scratch, silver.where(ranges.in_spans(
+        "event_ts", ranges.history_spans(affected, recent_lookback(rules)))).select(*columns))
+    modes = _cache(scratch, car_modes(recent, new, rules))
+    parts = [recent.join(F.broadcast(modes.where(~F.col("_full"))), "car_id")
+             .select(*HISTORY, "_in_range", F.lit(1).alias("_v"))]
+    if any(row[0] for row in modes.select("_full").collect()):
+        full = (silver.where(ranges.in_spans("event_ts", ranges.history_spans(
+                    affected, required_lookback(rules)))).select(*columns)
+                .join(F.broadcast(modes.where(F.col("_full"))), "car_id"))
+        late_new = new.select("car_id", "event_id", F.lit(True).alias("_is_new")).join(
+            F.broadcast(modes.where(F.col("_late")).select("car_id")), "car_id", "left_semi")
+        was_there = F.col("_late") & F.col("_is_new").isNull()  # silver before this batch too
+        parts.append(full.join(late_new, ["car_id", "event_id"], "left").select(
+            *HISTORY, "_in_range", F.explode(F.when(was_there, F.array(F.lit(1), F.lit(0)))
+                                             .otherwise(F.array(F.lit(1)))).alias("_v")))
+    versions = reduce(DataFrame.unionByName, parts)
+    stateful = (stateful_alerts_by(versions, rules, ["_v"], carry=["_in_range"])
+                .join(F.broadcast(modes.select("car_id", "_first_new_ts")), "car_id")
+                .where((F.col("event_ts") >= F.col("_first_new_ts")) & F.col("_in_range")))
     now = stateful.where(F.col("_v") == 1).select(*ALERTS_COLUMNS)
     before = stateful.where(F.col("_v") == 0).select(*ALERTS_COLUMNS)
     upserts = threshold_alerts(new, rules).unionByName(now).withColumn("_op", F.lit("U"))
     deletes = (before.join(now.select("alert_id"), "alert_id", "left_anti")
                .withColumn("_op", F.lit("D")))
-    return (upserts.unionByName(deletes).join(F.broadcast(late_cars), "car_id", "left")
-            .select(*ALERTS_COLUMNS, "_op", F.coalesce(F.col("_late"), F.lit(False))
-                    .alias("_late")))
+    return (upserts.unionByName(deletes)
+            .join(F.broadcast(modes.select("car_id", "_late")), "car_id")
+            .select(*ALERTS_COLUMNS, "_op", "_late"))
+
+
+def _cache(scratch: list[DataFrame], frame: DataFrame) -> DataFrame:
+    cached = frame.persist()
+    scratch.append(cached)
+    return cached
 
 
 class _Writer:
@@ -171,7 +193,8 @@ class _Writer:
     def read(self, layer: str, name: str) -> DataFrame:
         return self.spark.read.format("delta").load(self.settings.table_path(layer, name))
 
-    def write(self, frame: DataFrame, name: str, mode: str, replace_where: str | None = None):
+    def write(self, frame: DataFrame, name: str, mode: str,
+              replace_where: str | None = None) -> None:
         writer = (frame.write.format("delta").mode(mode).option("txnAppId", self.app_id)
                   .option("txnVersion", self.batch_id))
         if replace_where is not None:
@@ -244,7 +267,8 @@ def _append_dq(writer: _Writer, dq_row_df: DataFrame, changes: GoldChanges) -> D
     """Append the batch's DQ row once; return the row as stored (the first attempt's)."""
     row = dq_row_df.select(*GOLD_SCHEMAS["dq_batch_metrics"].fieldNames())
     writer.write(row, "dq_batch_metrics", "append")
-    query_ids = [r[0] for r in row.select("query_id").distinct().collect()]
-    stored = writer.read("gold", "dq_batch_metrics").where(
-        (F.col("batch_id") == F.lit(writer.batch_id)) & F.col("query_id").isin(query_ids))
+    keys = F.broadcast(row.select(*GOLD_KEYS["dq_batch_metrics"]))
+    stored = (writer.read("gold", "dq_batch_metrics")
+              .where(F.col("batch_id") == F.lit(writer.batch_id))
+              .join(keys, GOLD_KEYS["dq_batch_metrics"], "left_semi"))
     return changes.keep(stored)

@@ -23,6 +23,8 @@ sink recompute exactly the affected range; any batching or arrival order gives t
   evaluated only when all N lie within speed_anomaly_window_seconds. Sums are exact integers of
   centi-km/h, so z is bit-identical whatever the history's start. Lookback: window.
 
+observed_value / threshold: engine temp / sustained_overheat_c; drop / fuel_drop_points;
+implied km/h / gps_jump_kmph; |z| / speed_anomaly_zscore.
 Only O(1)-per-row window frames (offsets, running frames, one growing range frame) over one sort.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from gold.alerts import alerts_from, candidate, fmt_threshold
+from gold.alerts import Candidate, alerts_from, candidate, fmt_threshold
 from gold.schema import ALERTS_COLUMNS
 from infra.settings import AlertRules
 
@@ -58,34 +60,83 @@ def required_lookback(rules: AlertRules) -> timedelta:
     return max(rule_lookbacks(rules).values(), default=timedelta(0))
 
 
+def recent_lookback(rules: AlertRules) -> timedelta:
+    """The short history tried first by the sink (see `car_modes`); never above the lookback."""
+    return min(timedelta(seconds=rules.stateful_recent_seconds), required_lookback(rules))
+
+
+def car_modes(recent_df: DataFrame, new_df: DataFrame, rules: AlertRules) -> DataFrame:
+    """Per car of `new_df`: `_first_new_ts`; `_late`: silver holds an older reading at or after
+    it; `_full`: late, or `recent_df` (silver from `recent_lookback` before the new rows on) does
+    not hold what the first new reading's rules need, so the full lookback must be read.
+
+    Enough means, before the first new reading: >= sustained_overheat_readings readings,
+    >= speed_anomaly_min_readings readings, a valid fix, and a fuel rise (a run start).
+    Then every later new reading's alerts are exact too (they only need more recent rows).
+    """
+    first = F.min(F.struct("event_ts", "event_id"))
+    per_car = new_df.groupBy("car_id").agg(first.alias("_first_new"),
+                                           F.count(F.lit(1)).alias("_new_rows"))
+    order = Window.partitionBy("car_id").orderBy("event_ts", "event_id")
+    rows = recent_df.join(F.broadcast(per_car), "car_id").select(
+        "car_id", "gps_valid", "_first_new", "_new_rows",
+        F.struct("event_ts", "event_id").alias("_at"),
+        (F.col("fuel_level") > F.lag("fuel_level").over(order)).alias("_rise"))
+    before = F.col("_at") < F.col("_first_new")
+    up_to_first = F.col("_at") <= F.col("_first_new")
+    stats = rows.groupBy("car_id", "_first_new", "_new_rows").agg(
+        F.count(F.when(before, F.lit(1))).alias("_n_before"),
+        F.coalesce(F.max(before & F.col("gps_valid")), F.lit(False)).alias("_fix_before"),
+        F.coalesce(F.max(up_to_first & F.col("_rise")), F.lit(False)).alias("_rise_before"),
+        F.count(F.when(F.col("_at.event_ts") >= F.col("_first_new.event_ts"), F.lit(1)))
+        .alias("_from_first"))
+    late = F.col("_from_first") > F.col("_new_rows")
+    needs = {
+        "sustained_overheat": F.col("_n_before") >= F.lit(rules.sustained_overheat_readings),
+        "speed_anomaly": F.col("_n_before") >= F.lit(_baseline_size(rules)),
+        "gps_jump": F.col("_fix_before"),
+        "fuel_drop": F.col("_rise_before"),
+    }
+    enough = F.lit(recent_lookback(rules) >= required_lookback(rules))  # recent = everything
+    held_by_all = F.lit(True)
+    for rule, held in needs.items():
+        if getattr(rules, f"{rule}_enabled"):
+            held_by_all = held_by_all & held
+    return stats.select("car_id", F.col("_first_new.event_ts").alias("_first_new_ts"),
+                        late.alias("_late"),
+                        (late | ~(enough | held_by_all)).alias("_full"))
+
+
 def stateful_alerts(history_df: DataFrame, rules: AlertRules) -> DataFrame:
     """ALERTS rows of the enabled stateful rules, per car over its ordered history."""
     return stateful_alerts_by(history_df, rules, ()).select(*ALERTS_COLUMNS)
 
 
-def stateful_alerts_by(history_df: DataFrame, rules: AlertRules,
-                       by: Sequence[str]) -> DataFrame:
-    """ALERTS rows + `by` columns: the rules over each (car_id, *by) history separately."""
+def stateful_alerts_by(history_df: DataFrame, rules: AlertRules, by: Sequence[str],
+                       carry: Sequence[str] = ()) -> DataFrame:
+    """ALERTS rows + `by` + `carry` columns: the rules over each (car_id, *by) history
+    separately; `carry` columns of the alerting reading are passed through."""
     part = ["car_id", *by]
     order = Window.partitionBy(*part).orderBy("_ts_us", "event_id")
     running = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     before = order.rowsBetween(Window.unboundedPreceding, -1)
     base = history_df.select(
         *part, "event_id", "event_ts", "speed_kmph", "fuel_level", "engine_temp_c", "latitude",
-        "longitude", "gps_valid", F.unix_micros("event_ts").alias("_ts_us"))
+        "longitude", "gps_valid", *carry, F.unix_micros("event_ts").alias("_ts_us"))
     step1 = base.select("*", *_row_features(order, before, running, rules))
     step2 = step1.select("*", *_run_features(order, running, rules))
     step3 = step2.select("*", *_range_features(part, rules))
-    candidates = []
-    if rules.sustained_overheat_enabled:
-        candidates.append(_sustained_overheat(rules))
-    if rules.fuel_drop_enabled:
-        candidates.append(_fuel_drop(rules))
-    if rules.gps_jump_enabled:
-        candidates.append(_gps_jump(rules))
-    if rules.speed_anomaly_enabled:
-        candidates.append(_speed_anomaly(rules))
-    return alerts_from(step3, candidates, keep=tuple(by))
+    enabled = [(on, rule) for on, rule in (
+        (rules.sustained_overheat_enabled, _sustained_overheat),
+        (rules.fuel_drop_enabled, _fuel_drop),
+        (rules.gps_jump_enabled, _gps_jump),
+        (rules.speed_anomaly_enabled, _speed_anomaly)) if on]
+    derived, candidates = [], []
+    for _, rule in enabled:
+        columns, fired = rule(rules)
+        derived += columns
+        candidates.append(fired)
+    return alerts_from(step3.select("*", *derived), candidates, keep=(*by, *carry))
 
 
 def _baseline_size(rules: AlertRules) -> int:
@@ -99,61 +150,73 @@ def _is_hot(rules: AlertRules) -> Column:
 def _row_features(order: Window, before: Window, running: Window,
                   rules: AlertRules) -> list[Column]:
     """Offsets and running sums over the ordered history (one sort, O(1) per row)."""
-    centi = F.round(F.col("speed_kmph") * 100).cast("long")
-    fix = F.when(F.col("gps_valid"), F.struct("_ts_us", "latitude", "longitude"))
-    return [
-        F.row_number().over(order).alias("_rn"),
-        F.lag("_ts_us").over(order).alias("_prev_ts_us"),
-        F.lag(_is_hot(rules)).over(order).alias("_prev_hot"),
-        F.lag("fuel_level").over(order).alias("_prev_fuel"),
-        F.lead("fuel_level").over(order).alias("_next_fuel"),
-        F.first("fuel_level").over(running).alias("_first_fuel"),
-        F.last(fix, ignorenulls=True).over(before).alias("_prev_fix"),
-        centi.alias("_centi"),
-        F.sum(centi).over(running).alias("_sum"),
-        F.sum(centi * centi).over(running).alias("_sumsq"),
-        F.lag("_ts_us", _baseline_size(rules)).over(order).alias("_baseline_start_us"),
-    ]
+    prev = F.struct(F.col("_ts_us").alias("ts_us"), _is_hot(rules).alias("hot"),
+                    F.col("fuel_level").alias("fuel"))
+    features = [F.row_number().over(order).alias("_rn"), F.lag(prev).over(order).alias("_prev")]
+    if rules.fuel_drop_enabled:
+        features.append(F.lead("fuel_level").over(order).alias("_next_fuel"))
+    if rules.gps_jump_enabled:
+        fix = F.when(F.col("gps_valid"), F.struct("_ts_us", "latitude", "longitude"))
+        features.append(F.last(fix, ignorenulls=True).over(before).alias("_prev_fix"))
+    if rules.speed_anomaly_enabled:
+        centi = F.round(F.col("speed_kmph") * 100).cast("long")
+        features += [
+            centi.alias("_centi"),
+            F.sum(centi).over(running).alias("_sum"),
+            F.sum(centi * centi).over(running).alias("_sumsq"),
+            F.lag("_ts_us", _baseline_size(rules)).over(order).alias("_baseline_start_us"),
+        ]
+    return features
 
 
 def _run_features(order: Window, running: Window, rules: AlertRules) -> list[Column]:
     """Run starts (sustained overheat, fuel non-increasing) and the speed baseline sums."""
-    gap_us = F.col("_ts_us") - F.col("_prev_ts_us")
-    max_gap_us = F.lit(int(round(rules.sustained_overheat_max_gap_seconds * MICROS)))
-    starts_hot_run = _is_hot(rules) & (
-        F.col("_prev_hot").isNull() | ~F.col("_prev_hot") | (gap_us > max_gap_us))
-    is_refuel = F.col("_prev_fuel").isNull() | (F.col("fuel_level") > F.col("_prev_fuel"))
-    n = _baseline_size(rules)
-    return [
-        F.last(F.when(starts_hot_run, F.col("_rn")), ignorenulls=True).over(running)
-        .alias("_hot_start_rn"),
-        F.last(F.when(is_refuel, F.col("_rn")), ignorenulls=True).over(running)
-        .alias("_fuel_run_rn"),
-        F.last(F.when(is_refuel, F.col("fuel_level")), ignorenulls=True).over(running)
-        .alias("_fuel_run_fuel"),
-        (F.col("_sum") - F.col("_centi")
-         - F.coalesce(F.lag("_sum", n + 1).over(order), F.lit(0))).alias("_base_sum"),
-        (F.col("_sumsq") - F.col("_centi") * F.col("_centi")
-         - F.coalesce(F.lag("_sumsq", n + 1).over(order), F.lit(0))).alias("_base_sumsq"),
-    ]
+    prev = F.col("_prev")
+    features = []
+    if rules.sustained_overheat_enabled:
+        max_gap_us = F.lit(int(round(rules.sustained_overheat_max_gap_seconds * MICROS)))
+        starts_hot_run = _is_hot(rules) & (
+            prev.isNull() | ~prev["hot"] | (F.col("_ts_us") - prev["ts_us"] > max_gap_us))
+        features.append(F.last(F.when(starts_hot_run, F.col("_rn")), ignorenulls=True)
+                         .over(running).alias("_hot_start_rn"))
+    if rules.fuel_drop_enabled:  # a rise (or the first row) starts a non-increasing run
+        is_refuel = prev.isNull() | (F.col("fuel_level") > prev["fuel"])
+        run_start = F.struct(F.col("_rn").alias("rn"), F.col("fuel_level").alias("fuel"))
+        features.append(F.last(F.when(is_refuel, run_start), ignorenulls=True)
+                        .over(running).alias("_fuel_run"))
+    if rules.speed_anomaly_enabled:
+        n = _baseline_size(rules)
+        oldest = F.lag(F.struct(F.col("_sum").alias("sum"), F.col("_sumsq").alias("sumsq")),
+                       n + 1).over(order)
+        features += [
+            (F.col("_sum") - F.col("_centi") - F.coalesce(oldest["sum"], F.lit(0)))
+            .alias("_base_sum"),
+            (F.col("_sumsq") - F.col("_centi") * F.col("_centi")
+             - F.coalesce(oldest["sumsq"], F.lit(0))).alias("_base_sumsq"),
+        ]
+    return features
 
 
 def _range_features(part: list[str], rules: AlertRules) -> list[Column]:
     """The first reading at or after t - fuel_drop_minutes: the reading after the last one before.
 
     A growing range frame (unbounded preceding .. t - window - 1us) is O(1) per row; its last
-    row's `_next_fuel` is the fuel of the first reading inside the window.
+    row's `_next_fuel` is the fuel of the first reading inside the window. No row before the
+    window: the first row of the history, always a run start, is the reference.
     """
+    if not rules.fuel_drop_enabled:
+        return []
     window_us = int(round(rules.fuel_drop_minutes * 60.0 * MICROS))
     before_window = (Window.partitionBy(*part).orderBy("_ts_us")
                      .rangeBetween(Window.unboundedPreceding, -(window_us + 1)))
-    return [
-        F.last(F.col("_rn") + 1).over(before_window).alias("_win_rn"),
-        F.last("_next_fuel").over(before_window).alias("_win_fuel"),
-    ]
+    first_inside = F.struct((F.col("_rn") + 1).alias("rn"), F.col("_next_fuel").alias("fuel"))
+    return [F.last(first_inside).over(before_window).alias("_win")]
 
 
-def _sustained_overheat(rules: AlertRules) -> Column:
+Rule = tuple[list[Column], Candidate]  # values computed once per row, and the candidate
+
+
+def _sustained_overheat(rules: AlertRules) -> Rule:
     readings = rules.sustained_overheat_readings
     run_length = F.col("_rn") - F.col("_hot_start_rn") + 1
     completes_run = _is_hot(rules) & (run_length == F.lit(readings))
@@ -161,22 +224,23 @@ def _sustained_overheat(rules: AlertRules) -> Column:
     message = F.concat(F.lit(f"Engine temperature above {limit} °C for {readings} consecutive "
                              f"readings (now "), F.col("engine_temp_c").cast("string"),
                        F.lit(" °C)"))
-    return candidate(completes_run, "SUSTAINED_OVERHEAT", "HIGH", message, F.col("engine_temp_c"),
-                     rules.sustained_overheat_c)
+    return [], candidate(completes_run, "SUSTAINED_OVERHEAT", "HIGH", message,
+                         F.col("engine_temp_c"), rules.sustained_overheat_c)
 
 
-def _fuel_drop(rules: AlertRules) -> Column:
-    win_rn = F.coalesce(F.col("_win_rn"), F.lit(1))
-    win_fuel = F.coalesce(F.col("_win_fuel"), F.col("_first_fuel"))
-    ref_fuel = F.when(F.col("_fuel_run_rn") >= win_rn, F.col("_fuel_run_fuel")).otherwise(win_fuel)
-    drop = ref_fuel - F.col("fuel_level")
-    previous_drop = ref_fuel - F.col("_prev_fuel")
+def _fuel_drop(rules: AlertRules) -> Rule:
+    run, window = F.col("_fuel_run"), F.col("_win")
+    run_in_window = window.isNull() | (run["rn"] >= window["rn"])
+    ref_fuel = F.when(run_in_window, run["fuel"]).otherwise(window["fuel"])
+    ref, drop = F.col("_fd_ref"), F.col("_fd_drop")
     limit = F.lit(rules.fuel_drop_points)
-    first_over_limit = (drop > limit) & (previous_drop <= limit)
+    first_over_limit = (drop > limit) & (ref - F.col("_prev")["fuel"] <= limit)
     message = F.format_string(
         f"Fuel fell %.1f points (%.1f%% to %.1f%%) within {fmt_threshold(rules.fuel_drop_minutes)}"
-        f" min without a refuel", drop, ref_fuel, F.col("fuel_level"))
-    return candidate(first_over_limit, "FUEL_DROP", "HIGH", message, drop, rules.fuel_drop_points)
+        f" min without a refuel", drop, ref, F.col("fuel_level"))
+    derived = [ref_fuel.alias("_fd_ref"), (ref_fuel - F.col("fuel_level")).alias("_fd_drop")]
+    return derived, candidate(first_over_limit, "FUEL_DROP", "HIGH", message, drop,
+                              rules.fuel_drop_points)
 
 
 def _haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
@@ -186,23 +250,26 @@ def _haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Col
     return F.lit(2 * EARTH_RADIUS_KM) * F.asin(F.sqrt(F.least(a, F.lit(1.0))))
 
 
-def _gps_jump(rules: AlertRules) -> Column:
+def _gps_jump(rules: AlertRules) -> Rule:
     prev = F.col("_prev_fix")
     elapsed_s = (F.col("_ts_us") - prev["_ts_us"]) / F.lit(float(MICROS))
     distance_km = _haversine_km(prev["latitude"], prev["longitude"], F.col("latitude"),
                                 F.col("longitude"))
     hours = F.greatest(elapsed_s, F.lit(rules.gps_jump_min_seconds)) / F.lit(3600.0)
-    implied_kmph = F.try_divide(distance_km, hours)
-    within_gap = elapsed_s <= F.lit(rules.gps_jump_max_gap_seconds)
-    is_jump = F.col("gps_valid") & prev.isNotNull() & within_gap & (
-        implied_kmph > F.lit(rules.gps_jump_kmph))
+    seconds, km, implied = F.col("_gj_s"), F.col("_gj_km"), F.col("_gj_kmph")
+    is_jump = (F.col("gps_valid") & prev.isNotNull()
+               & (seconds <= F.lit(rules.gps_jump_max_gap_seconds))
+               & (implied > F.lit(rules.gps_jump_kmph)))
     message = F.format_string(
         f"GPS position jumped %.3f km in %.1f s (implied %.0f km/h, limit "
-        f"{fmt_threshold(rules.gps_jump_kmph)} km/h)", distance_km, elapsed_s, implied_kmph)
-    return candidate(is_jump, "GPS_JUMP", "MEDIUM", message, implied_kmph, rules.gps_jump_kmph)
+        f"{fmt_threshold(rules.gps_jump_kmph)} km/h)", km, seconds, implied)
+    derived = [elapsed_s.alias("_gj_s"), distance_km.alias("_gj_km"),
+               F.try_divide(distance_km, hours).alias("_gj_kmph")]
+    return derived, candidate(is_jump, "GPS_JUMP", "MEDIUM", message, implied,
+                              rules.gps_jump_kmph)
 
 
-def _speed_anomaly(rules: AlertRules) -> Column:
+def _speed_anomaly(rules: AlertRules) -> Rule:
     n = _baseline_size(rules)
     window_us = int(round(rules.speed_anomaly_window_seconds * MICROS))
     has_baseline = F.col("_baseline_start_us").isNotNull() & (
@@ -213,10 +280,14 @@ def _speed_anomaly(rules: AlertRules) -> Column:
         float(n * (n - 1)))
     std_kmph = F.greatest(F.sqrt(F.greatest(variance_centi, F.lit(0.0))) / F.lit(100.0),
                           F.lit(rules.speed_anomaly_min_std_kmph))
-    zscore = F.abs(F.col("_centi").cast("double") / F.lit(100.0) - mean_kmph) / std_kmph
-    is_anomaly = has_baseline & (zscore > F.lit(rules.speed_anomaly_zscore))
+    zscore = F.try_divide(F.abs(F.col("_centi").cast("double") / F.lit(100.0) - mean_kmph),
+                          std_kmph)
+    z, mean = F.col("_sa_z"), F.col("_sa_mean")
+    is_anomaly = has_baseline & (z > F.lit(rules.speed_anomaly_zscore))
     message = F.format_string(
         f"Speed %s km/h is %.1f standard deviations from the car's mean of %.1f km/h over its "
-        f"previous {n} readings", F.col("speed_kmph").cast("string"), zscore, mean_kmph)
-    return candidate(is_anomaly, "SPEED_ANOMALY", "LOW", message, zscore,
-                     rules.speed_anomaly_zscore)
+        f"previous {n} readings", F.col("speed_kmph").cast("string"), z, mean)
+    derived = [F.when(has_baseline, zscore).alias("_sa_z"),
+               F.when(has_baseline, mean_kmph).alias("_sa_mean")]
+    return derived, candidate(is_anomaly, "SPEED_ANOMALY", "LOW", message, z,
+                              rules.speed_anomaly_zscore)

@@ -77,7 +77,7 @@ class AlertRules:
     speed_anomaly_zscore: float = 4.0
     speed_anomaly_min_readings: int = 30
     # Stateful rules are bounded in event time so a late event recomputes a bounded range:
-    # a gap longer than this between two hot readings ends a sustained-overheat run,
+    # a gap longer than this between two consecutive readings ends a sustained-overheat run,
     sustained_overheat_max_gap_seconds: float = 60.0
     # consecutive valid fixes further apart than this are not compared (GPS_JUMP),
     gps_jump_max_gap_seconds: float = 60.0
@@ -87,6 +87,9 @@ class AlertRules:
     # this window; its standard deviation is floored at speed_anomaly_min_std_kmph.
     speed_anomaly_window_seconds: float = 300.0
     speed_anomaly_min_std_kmph: float = 2.0
+    # Gold first reads only this much recent history per touched car and falls back to the
+    # full lookback for the cars it is not enough for (a speed-up; results are identical).
+    stateful_recent_seconds: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,54 @@ def test_keys_of_returned_frames_are_unique(spark, settings):
     for name, frame in changes.upserts.items():
         keys = GOLD_KEYS[name]
         assert frame.groupBy(*keys).count().where("count > 1").count() == 0, name
+
+
+QUICK_RULES = dict(sustained_overheat_readings=3, fuel_drop_points=3.0, fuel_drop_minutes=2.0,
+                   speed_anomaly_min_readings=5, speed_anomaly_zscore=3.0,
+                   stateful_recent_seconds=30.0)
+
+
+def noisy_drive(car: str, start: float, seconds: float, seed: int) -> list[tuple]:
+    """A reading every 2 s: noisy fuel (many small rises), hot spells, speed spikes, jumps."""
+    import random
+    rng = random.Random(seed)
+    rows, t = [], start
+    while t < start + seconds:
+        k = int(t)
+        rows.append(reading(
+            f"{car}-{k:05d}", car, at(9, t), temp=104.0 + 3 * ((k // 20) % 2) + rng.random(),
+            speed=150.0 if rng.random() < 0.05 else 60.0 + rng.random() * 3,
+            fuel=80.0 - t / 20 + rng.random() * 0.8 - (5.0 if rng.random() < 0.03 else 0.0),
+            lat=24.0 + t / 1e4 + (0.3 if rng.random() < 0.03 else 0.0)))
+        t += 2
+    return rows
+
+
+def test_live_batches_use_recent_history_and_stay_exact(spark, settings, monkeypatch):
+    settings = dataclasses.replace(settings, alerts=dataclasses.replace(
+        settings.alerts, **QUICK_RULES))
+    ensure_gold_tables(spark, settings)
+    modes_seen = []
+    original = sink.car_modes
+
+    def spy(*args):
+        modes = original(*args)
+        modes_seen.append({r.car_id: r._full for r in modes.collect()})
+        return modes
+
+    monkeypatch.setattr(sink, "car_modes", spy)
+    drives = {c: noisy_drive(c, 0, 400, seed) for seed, c in enumerate("pqr")}
+    history = [r for rows in drives.values() for r in rows if r[3] < at(9, 300)]
+    live = sorted((r for rows in drives.values() for r in rows if r[3] >= at(9, 300)),
+                  key=lambda r: r[3])
+    late = reading("p-late", "p", at(9, 101), temp=95.0, speed=200.0, fuel=99.0,
+                   arrived=at(9, 390))
+    batches = [history, live[:60], live[60:120], live[120:] + [late]]
+    for batch_id, rows in enumerate(batches):
+        run_batch(spark, settings, rows, batch_id)
+    assert_gold_is_a_recomputation(spark, settings)
+    kinds = {r[0] for r in spark.read.format("delta").load(settings.table_path("gold", "alerts"))
+             .select("alert_type").distinct().collect()}
+    assert {"SUSTAINED_OVERHEAT", "FUEL_DROP", "GPS_JUMP", "SPEED_ANOMALY"} <= kinds
+    assert modes_seen[1] == {"p": False, "q": False, "r": False}  # recent rows were enough
+    assert modes_seen[3]["p"] is True  # late: full lookback
