@@ -6,9 +6,10 @@ then one commit per table, each idempotent per (app_id, batch_id) and table:
   from their first new reading on, within the affected range (new rows + lookahead), recomputed
   from silver over that range plus the history they need: `stateful_recent_seconds` of it when
   that holds enough readings for a car (dense live data), else the rules' full lookback.
-  Deletes: the same alerts computed on silver without the new rows (= what gold held) that no
-  longer hold. Written as an append when every alert id is new (no deletes, no older reading
-  after a new one: the live case), else as one MERGE.
+  For cars with late readings, the same alerts computed on silver without the new rows (= what
+  gold held) are compared with them: only inserted, changed or deleted alerts are kept. Written
+  as an append when every kept alert id is new (the live case, and most late readings), else as
+  one MERGE.
 - device_minute_kpis, fleet_minute_kpis: the minutes of the new rows and of the alert changes,
   recomputed for all cars from silver and gold/alerts filtered on those minutes (literal ranges:
   Delta skips the other files), replaced with `replaceWhere` on those minutes.
@@ -119,14 +120,14 @@ def _update_from_rows(writer: _Writer, new: DataFrame, minutes: dict[int, ranges
     try:
         alert_changes = changes.keep(_alert_changes(silver, new, affected, rules, scratch))
         summary = (alert_changes.groupBy(F.unix_micros(F.date_trunc("minute", "event_ts")))
-                   .agg(F.max(F.col("_op") == "D"), F.max("_late")).collect())
+                   .agg(F.max(F.col("_op") != "I")).collect())
     finally:
         for frame in scratch:
             frame.unpersist()
     if summary:
-        merge_needed = any(row[1] or row[2] for row in summary)
+        merge_needed = any(row[1] for row in summary)
         _write_alerts(writer, alert_changes, affected, merge_needed)
-    changes.upserts["alerts"] = alert_changes.where(F.col("_op") == "U").select(*ALERTS_COLUMNS)
+    changes.upserts["alerts"] = alert_changes.where(F.col("_op") != "D").select(*ALERTS_COLUMNS)
     changes.deletes["alerts"] = (alert_changes.where(F.col("_op") == "D")
                                  .select(*GOLD_KEYS["alerts"]))
     touched_minutes = set(minutes) | {int(row[0]) for row in summary}
@@ -136,8 +137,8 @@ def _update_from_rows(writer: _Writer, new: DataFrame, minutes: dict[int, ranges
 
 def _alert_changes(silver: DataFrame, new: DataFrame, affected: list[ranges.Span],
                    rules: AlertRules, scratch: list[DataFrame]) -> DataFrame:
-    """ALERTS columns + `_op` (U upsert, D delete) + `_late` (the car has an older reading after
-    a new one, so its alerts may exist already).
+    """ALERTS columns + `_op`: what gold must change, I insert (a new alert id), U update (an
+    alert whose values changed), D delete. Unchanged alerts are left out.
 
     History: the recent rows for cars they are enough for, the full lookback for the others
     (`car_modes`); for late cars also silver without the new rows (`_v` 0), whose alerts in the
@@ -151,7 +152,9 @@ def _alert_changes(silver: DataFrame, new: DataFrame, affected: list[ranges.Span
     modes = _cache(scratch, car_modes(recent, new, rules))
     parts = [recent.join(F.broadcast(modes.where(~F.col("_full"))), "car_id")
              .select(*HISTORY, "_in_range", F.lit(1).alias("_v"))]
-    if any(row[0] for row in modes.select("_full").collect()):
+    flags = modes.agg(F.max("_full"), F.max("_late")).first()
+    any_late = bool(flags[1])
+    if flags[0]:
         full = (silver.where(ranges.in_spans("event_ts", ranges.history_spans(
                     affected, required_lookback(rules)))).select(*columns)
                 .join(F.broadcast(modes.where(F.col("_full"))), "car_id"))
@@ -166,13 +169,18 @@ def _alert_changes(silver: DataFrame, new: DataFrame, affected: list[ranges.Span
                 .join(F.broadcast(modes.select("car_id", "_first_new_ts")), "car_id")
                 .where((F.col("event_ts") >= F.col("_first_new_ts")) & F.col("_in_range")))
     now = stateful.where(F.col("_v") == 1).select(*ALERTS_COLUMNS)
+    threshold = threshold_alerts(new, rules)
+    if not any_late:  # live case: every alert from the first new readings on is new
+        return threshold.unionByName(now).withColumn("_op", F.lit("I"))
     before = stateful.where(F.col("_v") == 0).select(*ALERTS_COLUMNS)
-    upserts = threshold_alerts(new, rules).unionByName(now).withColumn("_op", F.lit("U"))
+    existed = before.select("alert_id", F.lit(True).alias("_existed"))
+    # only what differs from gold: unchanged alerts of late cars are neither written nor synced
+    upserts = (threshold.unionByName(now.subtract(before)).join(existed, "alert_id", "left")
+               .select(*ALERTS_COLUMNS, F.when(F.col("_existed"), F.lit("U"))
+                       .otherwise(F.lit("I")).alias("_op")))
     deletes = (before.join(now.select("alert_id"), "alert_id", "left_anti")
                .withColumn("_op", F.lit("D")))
-    return (upserts.unionByName(deletes)
-            .join(F.broadcast(modes.select("car_id", "_late")), "car_id")
-            .select(*ALERTS_COLUMNS, "_op", "_late"))
+    return upserts.unionByName(deletes)
 
 
 def _cache(scratch: list[DataFrame], frame: DataFrame) -> DataFrame:
@@ -216,9 +224,9 @@ class _Writer:
 
 def _write_alerts(writer: _Writer, alert_changes: DataFrame, affected: list[ranges.Span],
                   merge_needed: bool) -> None:
-    upserts = alert_changes.where(F.col("_op") == "U").select(*ALERTS_COLUMNS)
     if not merge_needed:  # every alert id is new: no lookup of existing rows needed
-        writer.write(upserts, "alerts", "append")
+        inserts = alert_changes.select(*ALERTS_COLUMNS)
+        writer.write(inserts, "alerts", "append")
         return
     values = {c: f"s.`{c}`" for c in ALERTS_COLUMNS}
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ALERTS_COLUMNS[1:])
@@ -227,8 +235,8 @@ def _write_alerts(writer: _Writer, alert_changes: DataFrame, affected: list[rang
         (DeltaTable.forPath(writer.spark, writer.path("alerts")).alias("t")
          .merge(alert_changes.alias("s"), on)
          .whenMatchedDelete(condition="s._op = 'D'")
-         .whenMatchedUpdate(condition=f"s._op = 'U' AND ({changed})", set=values)
-         .whenNotMatchedInsert(condition="s._op = 'U'", values=values)
+         .whenMatchedUpdate(condition=f"s._op != 'D' AND ({changed})", set=values)
+         .whenNotMatchedInsert(condition="s._op != 'D'", values=values)
          .execute())
 
 
