@@ -54,13 +54,16 @@ def start_query(spark: SparkSession, settings: Settings, available_now: bool) ->
 
 
 def _progress_line(query: StreamingQuery) -> str | None:
+    """Batch id, duration and the Kafka backlog left (the sink logs the exact row counts:
+    Spark's numInputRows counts the cached batch once per action that reads it)."""
     progress = query.lastProgress
     if not progress:
         return None
-    rows = progress.get("numInputRows", 0)
-    rate = progress.get("processedRowsPerSecond") or 0.0
     took = progress.get("durationMs", {}).get("triggerExecution", 0) / 1000
-    return f"batch {progress.get('batchId')}: {rows} rows in {took:.1f}s ({rate:,.0f} rows/s)"
+    behind = [int(float(s.get("metrics", {}).get("maxOffsetsBehindLatest", 0) or 0))
+              for s in progress.get("sources", [])]
+    return (f"batch {progress.get('batchId')}: committed in {took:.1f}s; backlog "
+            f"{max(behind, default=0):,} offsets (largest partition)")
 
 
 def await_query(query: StreamingQuery, report_every_s: float = 5.0) -> None:

@@ -6,11 +6,12 @@ import hashlib
 import json
 from collections import Counter
 
-import psycopg2
 import pytest
 from kafka import KafkaProducer
 
 from fleetlake.runner import await_query, prepare, start_query
+
+from .lake_equality import assert_pg_mirrors_delta
 
 pytestmark = pytest.mark.integration
 
@@ -63,12 +64,6 @@ def read_delta(spark, settings, layer, name):
     return spark.read.format("delta").load(settings.table_path(layer, name))
 
 
-def pg_rows(dsn: str, query: str) -> list[tuple]:
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(query)
-        return sorted(cur.fetchall())
-
-
 @pytest.fixture
 def pipeline_settings(e2e_settings):
     alerts = dataclasses.replace(
@@ -108,24 +103,11 @@ def test_two_runs_through_every_layer(spark, pipeline_settings):
     assert totals == {"rows_in": 11, "valid_rows": 6, "quarantined_rows": 5, "duplicate_rows": 2}
     assert totals["rows_in"] == len(bronze) == silver.count() + len(quarantine) + 2
 
+    gold = assert_pg_mirrors_delta(spark, settings)  # every gold table, and the ledger
     expected_alerts = sorted([("e2", "ENGINE_OVERHEAT"), ("e2", "GPS_INVALID"), ("e2", "LOW_FUEL"),
                               ("e2", "OVERSPEED"), (COURSE_ID, "OVERSPEED"), ("e10", "LOW_FUEL")])
-    delta_alerts = sorted((r.event_id, r.alert_type) for r in
-                          read_delta(spark, settings, "gold", "alerts").collect())
-    assert delta_alerts == expected_alerts
-    pg_alerts = pg_rows(settings.effective_pg_dsn, "SELECT event_id, alert_type FROM gold.alerts")
-    assert pg_alerts == expected_alerts
-
-    delta_latest = sorted((r.car_id, r.event_id) for r in
-                          read_delta(spark, settings, "gold", "device_latest").collect())
-    assert delta_latest == [("A", "e1"), ("B", "e2"), ("D", COURSE_ID), ("G", "e10")]
-    assert pg_rows(settings.effective_pg_dsn,
-                   "SELECT car_id, event_id FROM gold.device_latest") == delta_latest
-
-    pg_fleet = pg_rows(settings.effective_pg_dsn,
-                       "SELECT window_start AT TIME ZONE 'UTC', events, alerts "
-                       "FROM gold.fleet_minute_kpis")
-    delta_fleet = sorted((r.window_start, r.events, r.alerts) for r in
-                         read_delta(spark, settings, "gold", "fleet_minute_kpis").collect())
-    assert pg_fleet == delta_fleet
-    assert sum(events for _, events, _ in delta_fleet) == 4
+    assert sorted((r[1], r[4]) for r in gold["alerts"]) == expected_alerts
+    assert [r[:2] for r in gold["device_latest"]] == [
+        ("A", "e1"), ("B", "e2"), ("D", COURSE_ID), ("G", "e10")]
+    assert sum(r[2] for r in gold["fleet_minute_kpis"]) == 4
+    assert sorted(r[1] for r in gold["dq_batch_metrics"]) == [0, 1]

@@ -1,39 +1,23 @@
 """Migrations against a real PostgreSQL: idempotent, race-free, exact catalog, read-only reader.
 
-Each test gets its own new database (CREATE DATABASE by the owner role, dropped afterwards).
+Each test gets its own new database (`fresh_pg_dsn` in conftest.py, dropped afterwards).
 """
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg2
 import pytest
 from psycopg2 import errors, extensions
 
-from serving.db import connect, endpoint, temporary_database
+from serving.db import connect
 from serving.migrate import MigrationError, applied_versions, apply_migrations
 from serving.tables import TABLES
 
 pytestmark = pytest.mark.integration
 
-ADMIN_DSN = (os.environ.get("FLEETLAKE_TEST_PG_DSN")
-             or "postgresql://fleetlake@127.0.0.1:15432/fleetlake")
 READER = os.environ.get("FLEETLAKE_TEST_PG_READER", "fleetlake_reader")
 PG_TYPES = {"timestamptz": "timestamp with time zone"}
-
-
-@pytest.fixture
-def fresh_dsn():
-    """DSN of a new, empty database used by this test only."""
-    try:
-        connect(ADMIN_DSN).close()
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL for integration tests unreachable at {endpoint(ADMIN_DSN)} "
-                    f"({exc}): run `fleetlake services up` or set FLEETLAKE_TEST_PG_DSN",
-                    pytrace=False)
-    with temporary_database(ADMIN_DSN, "fleetlake_test_serving") as dsn:
-        yield dsn
 
 
 def _query(dsn: str, statement: str, params: tuple = ()) -> list[tuple]:
@@ -72,42 +56,42 @@ def _primary_key(dsn: str, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def test_migrations_apply_once_and_a_second_run_changes_nothing(fresh_dsn):
-    assert applied_versions(fresh_dsn) == []
-    assert apply_migrations(fresh_dsn, READER) == ["0001"]
-    before = _catalog(fresh_dsn)
-    assert apply_migrations(fresh_dsn, READER) == []
-    assert _catalog(fresh_dsn) == before
-    assert applied_versions(fresh_dsn) == ["0001"]
+def test_migrations_apply_once_and_a_second_run_changes_nothing(fresh_pg_dsn):
+    assert applied_versions(fresh_pg_dsn) == []
+    assert apply_migrations(fresh_pg_dsn, READER) == ["0001"]
+    before = _catalog(fresh_pg_dsn)
+    assert apply_migrations(fresh_pg_dsn, READER) == []
+    assert _catalog(fresh_pg_dsn) == before
+    assert applied_versions(fresh_pg_dsn) == ["0001"]
 
 
-def test_concurrent_runs_do_not_race(fresh_dsn):
+def test_concurrent_runs_do_not_race(fresh_pg_dsn):
     with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(lambda _: apply_migrations(fresh_dsn, READER), range(3)))
+        results = list(pool.map(lambda _: apply_migrations(fresh_pg_dsn, READER), range(3)))
     assert sorted(results) == [[], [], ["0001"]]
-    assert applied_versions(fresh_dsn) == ["0001"]
+    assert applied_versions(fresh_pg_dsn) == ["0001"]
 
 
-def test_catalog_mirrors_the_table_specs_keys_and_dashboard_indexes(fresh_dsn):
-    apply_migrations(fresh_dsn, READER)
-    columns = _catalog(fresh_dsn)["columns"]
+def test_catalog_mirrors_the_table_specs_keys_and_dashboard_indexes(fresh_pg_dsn):
+    apply_migrations(fresh_pg_dsn, READER)
+    columns = _catalog(fresh_pg_dsn)["columns"]
     for name, spec in TABLES.items():
         actual = [(col, typ) for table, col, typ, _ in columns if table == name]
         assert actual == [(c, PG_TYPES.get(t, t)) for c, t in spec.columns], name
-        assert _primary_key(fresh_dsn, name) == list(spec.keys), name
+        assert _primary_key(fresh_pg_dsn, name) == list(spec.keys), name
     assert [(c, t, nn) for table, c, t, nn in columns if table == "sync_ledger"] == [
         ("app_id", "text", True), ("batch_id", "bigint", True),
         ("applied_at", "timestamp with time zone", True), ("rows", "jsonb", True)]
-    assert _primary_key(fresh_dsn, "sync_ledger") == ["app_id", "batch_id"]
-    definitions = {d.split(" USING btree ")[1] for t, d in _catalog(fresh_dsn)["indexes"]
+    assert _primary_key(fresh_pg_dsn, "sync_ledger") == ["app_id", "batch_id"]
+    definitions = {d.split(" USING btree ")[1] for t, d in _catalog(fresh_pg_dsn)["indexes"]
                    if "_pkey" not in d}
     assert definitions == {"(event_ts DESC)", "(car_id, event_ts DESC)",
                            "(alert_type, event_ts DESC)", "(window_start)", "(processed_at)"}
 
 
-def test_reader_role_can_select_but_never_write_or_create(fresh_dsn):
-    apply_migrations(fresh_dsn, READER)
-    reader_dsn = extensions.make_dsn(fresh_dsn, user=READER)
+def test_reader_role_can_select_but_never_write_or_create(fresh_pg_dsn):
+    apply_migrations(fresh_pg_dsn, READER)
+    reader_dsn = extensions.make_dsn(fresh_pg_dsn, user=READER)
     for table in [*TABLES, "sync_ledger"]:
         assert _query(reader_dsn, f"SELECT count(*) FROM gold.{table}") == [(0,)]
     assert _query(reader_dsn, "SELECT version FROM gold.schema_migrations") == [("0001",)]
@@ -122,27 +106,27 @@ def test_reader_role_can_select_but_never_write_or_create(fresh_dsn):
     for statement in forbidden:
         with pytest.raises(errors.InsufficientPrivilege):
             _query(reader_dsn, statement)
-    _query(fresh_dsn, "CREATE TABLE gold.added_later (x int)")
+    _query(fresh_pg_dsn, "CREATE TABLE gold.added_later (x int)")
     assert _query(reader_dsn, "SELECT count(*) FROM gold.added_later") == [(0,)]
     with pytest.raises(errors.InsufficientPrivilege):
         _query(reader_dsn, "INSERT INTO gold.added_later VALUES (1)")
 
 
-def test_grants_are_exactly_select(fresh_dsn):
-    apply_migrations(fresh_dsn, READER)
-    grants = _catalog(fresh_dsn)["grants"]
+def test_grants_are_exactly_select(fresh_pg_dsn):
+    apply_migrations(fresh_pg_dsn, READER)
+    grants = _catalog(fresh_pg_dsn)["grants"]
     assert {g[2] for g in grants} == {"SELECT"}
     assert {g[1] for g in grants} == {*TABLES, "sync_ledger", "schema_migrations"}
 
 
-def test_a_migration_changed_after_it_was_applied_is_refused(fresh_dsn):
-    apply_migrations(fresh_dsn, None)
-    _query(fresh_dsn, "UPDATE gold.schema_migrations SET checksum = 'edited'")
+def test_a_migration_changed_after_it_was_applied_is_refused(fresh_pg_dsn):
+    apply_migrations(fresh_pg_dsn, None)
+    _query(fresh_pg_dsn, "UPDATE gold.schema_migrations SET checksum = 'edited'")
     with pytest.raises(MigrationError, match=r"0001_gold_schema.sql changed after it was applied"):
-        apply_migrations(fresh_dsn, None)
+        apply_migrations(fresh_pg_dsn, None)
 
 
-def test_an_unknown_reader_role_is_a_clear_error(fresh_dsn):
+def test_an_unknown_reader_role_is_a_clear_error(fresh_pg_dsn):
     with pytest.raises(MigrationError, match="role 'no_such_reader_role' does not exist"):
-        apply_migrations(fresh_dsn, "no_such_reader_role")
-    assert applied_versions(fresh_dsn) == ["0001"]
+        apply_migrations(fresh_pg_dsn, "no_such_reader_role")
+    assert applied_versions(fresh_pg_dsn) == ["0001"]

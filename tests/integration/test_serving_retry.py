@@ -7,40 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import socket
 import threading
 import time
 
 import pandas as pd
-import psycopg2
 import pytest
 from psycopg2 import extensions
 
-from serving.db import RetryPolicy, connect, endpoint, temporary_database
-from serving.migrate import apply_migrations
+from serving.db import RetryPolicy, connect
 from serving.sync import sync_batch
 from serving.tables import TABLE_COLUMNS
 
 pytestmark = pytest.mark.integration
 
-ADMIN_DSN = (os.environ.get("FLEETLAKE_TEST_PG_DSN")
-             or "postgresql://fleetlake@127.0.0.1:15432/fleetlake")
 T0 = dt.datetime(2024, 3, 1, 10, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def gold_dsn():
-    """DSN of a new database with the migrations applied, used by this test only."""
-    try:
-        connect(ADMIN_DSN).close()
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL for integration tests unreachable at {endpoint(ADMIN_DSN)} "
-                    f"({exc}): run `fleetlake services up` or set FLEETLAKE_TEST_PG_DSN",
-                    pytrace=False)
-    with temporary_database(ADMIN_DSN, "fleetlake_test_serving") as dsn:
-        apply_migrations(dsn, None)
-        yield dsn
 
 
 class TcpProxy:

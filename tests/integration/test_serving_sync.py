@@ -1,51 +1,27 @@
 """sync_batch against a real PostgreSQL: exact rows, exactly-once ledger, atomicity, COPY at scale.
 
-Each test gets its own new database with the migrations applied (dropped afterwards).
+Each test gets its own new database with the migrations applied (`gold_dsn` in conftest.py).
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 
 import pandas as pd
-import psycopg2
 import pyarrow as pa
 import pytest
 from psycopg2 import errors
 
-from serving.db import RetryPolicy, connect, endpoint, temporary_database
-from serving.migrate import apply_migrations
+from serving.db import RetryPolicy, connect
 from serving.sync import SyncError, sync_batch
 from serving.tables import TABLE_COLUMNS, TABLE_KEYS, TABLES
 
 pytestmark = pytest.mark.integration
 
-ADMIN_DSN = (os.environ.get("FLEETLAKE_TEST_PG_DSN")
-             or "postgresql://fleetlake@127.0.0.1:15432/fleetlake")
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 T1 = dt.datetime(2024, 3, 1, 10, 0, 59, 999999, tzinfo=UTC)
 NASTY = 'quote " comma , newline \n tab \t backslash \\ unicode \u00fc \U0001f697 \\N'
-
-
-@pytest.fixture
-def fresh_dsn():
-    """DSN of a new, empty database used by this test only."""
-    try:
-        connect(ADMIN_DSN).close()
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL for integration tests unreachable at {endpoint(ADMIN_DSN)} "
-                    f"({exc}): run `fleetlake services up` or set FLEETLAKE_TEST_PG_DSN",
-                    pytrace=False)
-    with temporary_database(ADMIN_DSN, "fleetlake_test_serving") as dsn:
-        yield dsn
-
-
-@pytest.fixture
-def gold_dsn(fresh_dsn):
-    apply_migrations(fresh_dsn, None)
-    return fresh_dsn
 
 
 def _frame(table: str, rows: list[tuple], keys_only: bool = False) -> pd.DataFrame:
@@ -185,9 +161,9 @@ def test_a_100k_row_batch_goes_through_copy(gold_dsn):
                                                          upserts=99_000, written=50_000)}
 
 
-def test_syncing_before_the_migrations_is_a_clear_error(fresh_dsn):
+def test_syncing_before_the_migrations_is_a_clear_error(fresh_pg_dsn):
     with pytest.raises(SyncError, match="apply the migrations first"):
-        sync_batch(fresh_dsn, "app", 0, {"alerts": _frame("alerts", [_alert("a1")])}, {})
+        sync_batch(fresh_pg_dsn, "app", 0, {"alerts": _frame("alerts", [_alert("a1")])}, {})
 
 
 def test_spark_dataframes_sync_through_arrow(gold_dsn, spark):

@@ -1,0 +1,76 @@
+"""Per-car event-time ranges of one batch and the silver history their stateful alerts need.
+
+Grain of `BatchRanges.cars`: one merged span per car and affected stretch. Ranges are per car,
+not fleet-wide: a late reading of one car recomputes that car's readings near it, not every
+car's readings of those minutes (measured at 2,000 events/s with 1 % late events: fleet-wide
+spans read minutes of every car's history per batch, and grew with the lateness).
+
+Exactness: a reading at t needs the readings of its car in [t - lookback, t]. Each car's
+history is the union of its affected spans widened back by the lookback (merged where they
+overlap), so every affected reading finds its whole lookback; the readings before a gap are
+older than any affected reading's lookback and do not change its alerts (the rules' bounded
+lookbacks, see gold/stateful.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F, types as T
+
+from gold import ranges
+
+HISTORY = ("car_id", "event_id", "event_ts", "speed_kmph", "fuel_level", "engine_temp_c",
+           "latitude", "longitude", "gps_valid")
+_GROUPS = T.StructType([T.StructField("_car", T.StringType()),
+                        T.StructField("_a_lo", T.LongType()),
+                        T.StructField("_h_lo", T.LongType()),
+                        T.StructField("_h_hi", T.LongType())])
+
+
+@dataclass(frozen=True)
+class BatchRanges:
+    """Minute -> [lo, hi] of the new rows (µs), and car -> its affected spans [lo, hi + ahead]."""
+
+    minutes: dict[int, ranges.Span]
+    cars: dict[str, list[ranges.Span]]
+
+    @property
+    def affected(self) -> list[ranges.Span]:
+        """All cars' affected spans merged (capped: a literal predicate for pruning)."""
+        return ranges.merge_spans(span for spans in self.cars.values() for span in spans)
+
+
+def batch_ranges(new: DataFrame, lookahead: timedelta) -> BatchRanges:
+    """The ranges of the new rows, from one small aggregate (one row per car and minute)."""
+    ts_us = F.unix_micros("event_ts")
+    rows = (new.groupBy("car_id", F.unix_micros(F.date_trunc("minute", "event_ts")).alias("m"))
+            .agg(F.min(ts_us).alias("lo"), F.max(ts_us).alias("hi")).collect())
+    minutes: dict[int, ranges.Span] = {}
+    per_car: dict[str, list[ranges.Span]] = {}
+    for row in rows:
+        if row["m"] is None or row["car_id"] is None:
+            continue
+        lo, hi = int(row["lo"]), int(row["hi"])
+        old = minutes.get(int(row["m"]))
+        minutes[int(row["m"])] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+        per_car.setdefault(row["car_id"], []).append((lo, hi))
+    cars = {car: ranges.affected_spans(spans, lookahead) for car, spans in per_car.items()}
+    return BatchRanges(minutes, cars)
+
+
+def history_rows(silver: DataFrame, batch: BatchRanges, lookback: timedelta) -> DataFrame:
+    """HISTORY columns + `_in_range` (an affected reading): the silver readings of each car
+    within its affected spans widened back by `lookback`."""
+    back = ranges.micros(lookback)
+    groups = [(car, lo + back, lo, hi) for car, spans in batch.cars.items()
+              for lo, hi in ranges.merge_spans((a_lo - back, a_hi) for a_lo, a_hi in spans)]
+    pruning = ranges.merge_spans((lo, hi) for _, _, lo, hi in groups)
+    spans_df = F.broadcast(silver.sparkSession.createDataFrame(groups, _GROUPS))
+    ts_us = F.unix_micros("event_ts")
+    in_group = ((F.col("car_id") == F.col("_car"))
+                & (ts_us >= F.col("_h_lo")) & (ts_us <= F.col("_h_hi")))
+    return (silver.where(ranges.in_spans("event_ts", pruning)).select(*HISTORY)
+            .join(spans_df, in_group)
+            .select(*HISTORY, (ts_us >= F.col("_a_lo")).alias("_in_range")))

@@ -1,0 +1,116 @@
+"""PostgreSQL `gold.*` versus the Delta gold tables, row for row, as comparable Python values.
+
+Both sides are read in the column order of serving/tables.py and normalised so that equal data
+compares equal and unequal data does not:
+- timestamps: aware UTC datetimes (Delta through unix_micros, so the Python process' time zone
+  plays no part; PostgreSQL timestamptz converted to UTC), microsecond precision on both sides;
+- doubles: Python floats, NaN as the string "NaN" (NaN != NaN would fail equal rows);
+- quarantine_reasons (Delta map<string,bigint>, PostgreSQL jsonb): sorted (code, count) tuples;
+- text, bigint and boolean values as they are.
+Tables are compared as multisets (sorted lists of tuples), so a duplicated row is a difference.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from typing import Any
+
+from psycopg2 import sql
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from infra.settings import Settings
+from serving.db import connect
+from serving.tables import LEDGER_TABLE, SCHEMA, TABLES
+
+GOLD_TABLES = tuple(TABLES)  # alerts, device_minute_kpis, fleet_minute_kpis, device_latest, dq
+UTC = dt.timezone.utc
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def normalise(pg_type: str, value: Any) -> Any:
+    """One cell in its comparable form (see the module docstring); None stays None."""
+    if value is None:
+        return None
+    if pg_type == "timestamptz":
+        if isinstance(value, int):  # unix microseconds from Delta
+            return EPOCH + dt.timedelta(microseconds=value)
+        return value.astimezone(UTC)
+    if pg_type == "double precision":
+        return "NaN" if math.isnan(value) else float(value)
+    if pg_type == "jsonb":
+        return tuple(sorted((str(k), int(v)) for k, v in dict(value).items()))
+    return value
+
+
+def sorted_rows(rows: list[tuple]) -> list[tuple]:
+    """Rows sorted by their text form (None, str and float may share a column)."""
+    return sorted(rows, key=repr)
+
+
+def delta_gold_rows(spark: SparkSession, settings: Settings, name: str) -> list[tuple]:
+    """Normalised rows of the Delta table gold/<name>, sorted."""
+    spec = TABLES[name]
+    frame = spark.read.format("delta").load(settings.table_path("gold", name))
+    columns = [F.unix_micros(F.col(c)).alias(c) if t == "timestamptz" else F.col(c)
+               for c, t in spec.columns]
+    return sorted_rows([tuple(normalise(t, v) for (_, t), v in zip(spec.columns, row))
+                        for row in frame.select(*columns).collect()])
+
+
+def _query(dsn: str, statement: sql.Composable) -> list[tuple]:
+    conn = connect(dsn, "fleetlake-tests")
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def pg_gold_rows(dsn: str, name: str) -> list[tuple]:
+    """Normalised rows of the PostgreSQL table gold.<name> (read through psycopg2), sorted."""
+    spec = TABLES[name]
+    statement = sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in spec.column_names),
+        sql.Identifier(SCHEMA, name))
+    return sorted_rows([tuple(normalise(t, v) for (_, t), v in zip(spec.columns, row))
+                        for row in _query(dsn, statement)])
+
+
+def pg_ledger(dsn: str) -> list[tuple[str, int]]:
+    """(app_id, batch_id) of every row of gold.sync_ledger, sorted (duplicates kept)."""
+    return sorted(_query(dsn, sql.SQL("SELECT app_id, batch_id FROM {}").format(
+        sql.Identifier(SCHEMA, LEDGER_TABLE))))
+
+
+def difference(expected: list[tuple], actual: list[tuple], limit: int = 5) -> str:
+    """Readable multiset difference: rows only in `expected` and rows only in `actual`."""
+    missing = Counter(expected) - Counter(actual)
+    extra = Counter(actual) - Counter(expected)
+    return (f"{sum(missing.values())} row(s) missing, e.g. {list(missing.elements())[:limit]}; "
+            f"{sum(extra.values())} unexpected, e.g. {list(extra.elements())[:limit]}")
+
+
+def assert_pg_mirrors_delta(spark: SparkSession, settings: Settings,
+                            tables: tuple[str, ...] = GOLD_TABLES) -> dict[str, list[tuple]]:
+    """Assert PostgreSQL gold.<name> equals Delta gold/<name> row for row for each of `tables`,
+    and that gold.sync_ledger holds exactly one row per batch of Delta gold/dq_batch_metrics.
+
+    Returns the (normalised, sorted) Delta rows per table for further assertions.
+    """
+    dsn = settings.effective_pg_dsn
+    delta = {}
+    for name in tables:
+        delta[name] = delta_gold_rows(spark, settings, name)
+        pg = pg_gold_rows(dsn, name)
+        assert pg == delta[name], (
+            f"PostgreSQL gold.{name} differs from Delta gold/{name}: "
+            f"{difference(delta[name], pg)}")
+    batches = sorted((row[0], row[1]) for row in delta_gold_rows(
+        spark, settings, "dq_batch_metrics"))
+    assert pg_ledger(dsn) == batches, (
+        f"gold.sync_ledger is not one row per batch of dq_batch_metrics: "
+        f"{difference(batches, pg_ledger(dsn))}")
+    return delta
