@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
 
@@ -49,3 +51,15 @@ def require_free_port(port: int, what: str, fix: str) -> None:
             raise ServiceError(
                 f"port {port} for {what} is already taken by another process: stop that "
                 f"process or {fix}") from None
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float = 10.0,
+                 sig: int = signal.SIGTERM) -> None:
+    """Ask a child process to stop with `sig`; kill it if it still runs after `grace_s`."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -10,6 +10,8 @@ import urllib.request
 
 import pytest
 
+from infra.procs import port_open
+
 pytestmark = pytest.mark.integration
 
 
@@ -44,6 +46,8 @@ def test_dashboard_serves_headless(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # stopping `fleetlake dashboard` stops Streamlit too (no orphan still serving the port)
+    assert not port_open("127.0.0.1", port)
 
 
 def test_dashboard_port_taken_is_one_clear_error(tmp_path):
