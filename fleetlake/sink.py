@@ -110,7 +110,7 @@ def _silver_gold_serving(bronze: DataFrame, rows_in: int, batch_id: int, setting
         reasons.pop(_ROWS, None)
         background.start("quarantine", lambda: append_quarantine(
             quarantine_rows(validated, F.current_timestamp()), settings, app_id, batch_id))
-        # cached here and released last: unpersisting a frame drops the caches built on it
+        # cached here and released last, after every frame built on it has been used
         candidates = first_copies(valid_rows(validated)).persist()
         with timed(steps, "silver"):
             kept = merge_silver(candidates, settings, app_id, batch_id)

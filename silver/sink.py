@@ -80,7 +80,7 @@ def merge_silver(candidates_df: DataFrame, settings: Settings, app_id: str,
     `candidates_df` is read three times (MERGE, bounds, kept rows), so it is persisted here
     unless it already is. The result is persisted and materialized: unpersist it when done.
     Pass `candidates_df` persisted (and unpersist it after the result): a cache made here is
-    released before returning, and Spark then drops the result's cache built on it.
+    released before returning, under the result's cache built on it.
 
     Cost: an insert-only MERGE is a left anti join that reads only the `event_id` column of
     every silver file (no file can be pruned: ids are hashes and duplicates may be arbitrarily
