@@ -65,7 +65,7 @@ def history_rows(silver: DataFrame, batch: BatchRanges, lookback: timedelta) -> 
     within its affected spans widened back by `lookback`."""
     back = ranges.micros(lookback)
     groups = [(car, lo + back, lo, hi) for car, spans in batch.cars.items()
-              for lo, hi in ranges.merge_spans((a_lo - back, a_hi) for a_lo, a_hi in spans)]
+              for lo, hi in ranges.history_spans(spans, lookback)]
     pruning = ranges.merge_spans((lo, hi) for _, _, lo, hi in groups)
     spans_df = F.broadcast(silver.sparkSession.createDataFrame(groups, _GROUPS))
     ts_us = F.unix_micros("event_ts")

@@ -50,3 +50,12 @@ def e2e_settings(settings: Settings, fresh_pg_dsn: str) -> Settings:
     return dataclasses.replace(
         settings, topic=f"t_{uuid.uuid4().hex[:12]}", topic_partitions=2,
         kafka_bootstrap=settings.effective_kafka_bootstrap, pg_dsn=fresh_pg_dsn)
+
+
+@pytest.fixture
+def threshold_only_settings(e2e_settings: Settings) -> Settings:
+    """e2e_settings with the stateful rules off: expected rows cover the threshold rules only."""
+    alerts = dataclasses.replace(
+        e2e_settings.alerts, sustained_overheat_enabled=False, fuel_drop_enabled=False,
+        gps_jump_enabled=False, speed_anomaly_enabled=False)
+    return dataclasses.replace(e2e_settings, alerts=alerts)

@@ -59,12 +59,15 @@ def delta_gold_rows(spark: SparkSession, settings: Settings, name: str) -> list[
                         for row in frame.select(*columns).collect()])
 
 
-def _query(dsn: str, statement: sql.Composable) -> list[tuple]:
+def pg_query(dsn: str, statement: str | sql.Composable, params: tuple = ()) -> list[tuple]:
+    """Rows of one statement in its own committed transaction, session time zone UTC ([] for a
+    statement that returns no rows)."""
     conn = connect(dsn, "fleetlake-tests")
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(statement)
-            return cur.fetchall()
+            cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
     finally:
         conn.close()
 
@@ -76,12 +79,12 @@ def pg_gold_rows(dsn: str, name: str) -> list[tuple]:
         sql.SQL(", ").join(sql.Identifier(c) for c in spec.column_names),
         sql.Identifier(SCHEMA, name))
     return sorted_rows([tuple(normalise(t, v) for (_, t), v in zip(spec.columns, row))
-                        for row in _query(dsn, statement)])
+                        for row in pg_query(dsn, statement)])
 
 
 def pg_ledger(dsn: str) -> list[tuple[str, int]]:
     """(app_id, batch_id) of every row of gold.sync_ledger, sorted (duplicates kept)."""
-    return sorted(_query(dsn, sql.SQL("SELECT app_id, batch_id FROM {}").format(
+    return sorted(pg_query(dsn, sql.SQL("SELECT app_id, batch_id FROM {}").format(
         sql.Identifier(SCHEMA, LEDGER_TABLE))))
 
 

@@ -1,7 +1,6 @@
 """The whole chain on the real services: Kafka -> bronze -> silver/quarantine -> gold -> PostgreSQL."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -64,16 +63,8 @@ def read_delta(spark, settings, layer, name):
     return spark.read.format("delta").load(settings.table_path(layer, name))
 
 
-@pytest.fixture
-def pipeline_settings(e2e_settings):
-    alerts = dataclasses.replace(
-        e2e_settings.alerts, sustained_overheat_enabled=False, fuel_drop_enabled=False,
-        gps_jump_enabled=False, speed_anomaly_enabled=False)
-    return dataclasses.replace(e2e_settings, alerts=alerts)
-
-
-def test_two_runs_through_every_layer(spark, pipeline_settings):
-    settings = pipeline_settings
+def test_two_runs_through_every_layer(spark, threshold_only_settings):
+    settings = threshold_only_settings
     prepare(spark, settings)  # creates the topic before we produce
     produce(settings, FIRST_RUN)
     run_available_now(spark, settings)

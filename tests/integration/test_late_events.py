@@ -8,7 +8,6 @@ are spelled out by hand.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 
@@ -86,17 +85,8 @@ def old_windows(gold: dict[str, list[tuple]], table: str) -> list[tuple]:
     return [row for row in gold[table] if row[column] < at(11, 0)]
 
 
-@pytest.fixture
-def threshold_only(e2e_settings):
-    """Stateful rules off: the expected rows cover the threshold rules only."""
-    alerts = dataclasses.replace(
-        e2e_settings.alerts, sustained_overheat_enabled=False, fuel_drop_enabled=False,
-        gps_jump_enabled=False, speed_anomaly_enabled=False)
-    return dataclasses.replace(e2e_settings, alerts=alerts)
-
-
-def test_events_hours_late_correct_old_windows_in_delta_and_postgres(spark, threshold_only):
-    settings, sent = threshold_only, []
+def test_events_hours_late_correct_old_windows_in_delta_and_postgres(spark, threshold_only_settings):
+    settings, sent = threshold_only_settings, []
     prepare(spark, settings)
     before = run_and_check(spark, settings, ON_TIME, KAFKA_MS[1], sent)
     zeros = (0, 0, 0, 0)  # stateful alert counts

@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from psycopg2 import errors, extensions
 
-from serving.db import connect
 from serving.migrate import MigrationError, applied_versions, apply_migrations
 from serving.tables import TABLES
+
+from .lake_equality import pg_query
 
 pytestmark = pytest.mark.integration
 
@@ -20,27 +21,17 @@ READER = os.environ.get("FLEETLAKE_TEST_PG_READER", "fleetlake_reader")
 PG_TYPES = {"timestamptz": "timestamp with time zone"}
 
 
-def _query(dsn: str, statement: str, params: tuple = ()) -> list[tuple]:
-    conn = connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
 def _catalog(dsn: str) -> dict[str, list[tuple]]:
     return {
-        "columns": _query(dsn, """
+        "columns": pg_query(dsn, """
             SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'gold' AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY c.relname, a.attnum"""),
-        "indexes": _query(dsn, "SELECT tablename, indexdef FROM pg_indexes "
+        "indexes": pg_query(dsn, "SELECT tablename, indexdef FROM pg_indexes "
                                "WHERE schemaname = 'gold' ORDER BY indexname"),
-        "grants": _query(dsn, "SELECT grantee, table_name, privilege_type "
+        "grants": pg_query(dsn, "SELECT grantee, table_name, privilege_type "
                               "FROM information_schema.role_table_grants "
                               "WHERE table_schema = 'gold' AND grantee = %s ORDER BY 1, 2, 3",
                          (READER,)),
@@ -48,7 +39,7 @@ def _catalog(dsn: str) -> dict[str, list[tuple]]:
 
 
 def _primary_key(dsn: str, table: str) -> list[str]:
-    rows = _query(dsn, """
+    rows = pg_query(dsn, """
         SELECT a.attname FROM pg_index i
         JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos) ON true
         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -93,8 +84,8 @@ def test_reader_role_can_select_but_never_write_or_create(fresh_pg_dsn):
     apply_migrations(fresh_pg_dsn, READER)
     reader_dsn = extensions.make_dsn(fresh_pg_dsn, user=READER)
     for table in [*TABLES, "sync_ledger"]:
-        assert _query(reader_dsn, f"SELECT count(*) FROM gold.{table}") == [(0,)]
-    assert _query(reader_dsn, "SELECT version FROM gold.schema_migrations") == [("0001",)]
+        assert pg_query(reader_dsn, f"SELECT count(*) FROM gold.{table}") == [(0,)]
+    assert pg_query(reader_dsn, "SELECT version FROM gold.schema_migrations") == [("0001",)]
     forbidden = [
         "INSERT INTO gold.alerts (alert_id) VALUES ('x')",
         "UPDATE gold.device_latest SET speed_kmph = 0",
@@ -105,11 +96,11 @@ def test_reader_role_can_select_but_never_write_or_create(fresh_pg_dsn):
     ]
     for statement in forbidden:
         with pytest.raises(errors.InsufficientPrivilege):
-            _query(reader_dsn, statement)
-    _query(fresh_pg_dsn, "CREATE TABLE gold.added_later (x int)")
-    assert _query(reader_dsn, "SELECT count(*) FROM gold.added_later") == [(0,)]
+            pg_query(reader_dsn, statement)
+    pg_query(fresh_pg_dsn, "CREATE TABLE gold.added_later (x int)")
+    assert pg_query(reader_dsn, "SELECT count(*) FROM gold.added_later") == [(0,)]
     with pytest.raises(errors.InsufficientPrivilege):
-        _query(reader_dsn, "INSERT INTO gold.added_later VALUES (1)")
+        pg_query(reader_dsn, "INSERT INTO gold.added_later VALUES (1)")
 
 
 def test_grants_are_exactly_select(fresh_pg_dsn):
@@ -121,7 +112,7 @@ def test_grants_are_exactly_select(fresh_pg_dsn):
 
 def test_a_migration_changed_after_it_was_applied_is_refused(fresh_pg_dsn):
     apply_migrations(fresh_pg_dsn, None)
-    _query(fresh_pg_dsn, "UPDATE gold.schema_migrations SET checksum = 'edited'")
+    pg_query(fresh_pg_dsn, "UPDATE gold.schema_migrations SET checksum = 'edited'")
     with pytest.raises(MigrationError, match=r"0001_gold_schema.sql changed after it was applied"):
         apply_migrations(fresh_pg_dsn, None)
 

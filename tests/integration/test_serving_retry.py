@@ -19,6 +19,8 @@ from serving.db import RetryPolicy, connect
 from serving.sync import sync_batch
 from serving.tables import TABLE_COLUMNS
 
+from .lake_equality import pg_query
+
 pytestmark = pytest.mark.integration
 
 T0 = dt.datetime(2024, 3, 1, 10, 0, tzinfo=dt.UTC)
@@ -81,16 +83,6 @@ def _alerts(*rows: tuple[str, str]) -> pd.DataFrame:
                          for a, m in rows], columns=list(TABLE_COLUMNS["alerts"]))
 
 
-def _query(dsn: str, statement: str) -> list[tuple]:
-    conn = connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def test_a_sync_started_while_postgres_is_down_completes_when_it_is_up(gold_dsn, caplog):
     proxy = TcpProxy(gold_dsn)
     via_proxy = extensions.make_dsn(gold_dsn, host="127.0.0.1", port=proxy.port)
@@ -108,7 +100,7 @@ def test_a_sync_started_while_postgres_is_down_completes_when_it_is_up(gold_dsn,
     finally:
         proxy.close()
     assert sleeps == [0.5, 1.0]
-    assert _query(gold_dsn, "SELECT alert_id, message FROM gold.alerts") == [("a1", "m")]
+    assert pg_query(gold_dsn, "SELECT alert_id, message FROM gold.alerts") == [("a1", "m")]
     assert len(caplog.messages) == 2
     assert caplog.messages[0].startswith(f"PostgreSQL at 127.0.0.1:{proxy.port} unreachable (")
     assert caplog.messages[0].endswith(
@@ -133,14 +125,14 @@ def test_a_backend_killed_mid_batch_is_retried_and_applied_exactly_once(gold_dsn
     batch.start()
     try:
         pid = _waiting_sync_backend(gold_dsn)  # it has deleted a2 and copied its rows by now
-        assert _query(gold_dsn, f"SELECT pg_terminate_backend({pid})") == [(True,)]
+        assert pg_query(gold_dsn, f"SELECT pg_terminate_backend({pid})") == [(True,)]
         batch.join(timeout=120)
     finally:
         blocker.close()
     assert result == [True] and attempts == [1.0]
-    assert _query(gold_dsn, "SELECT alert_id, message FROM gold.alerts ORDER BY 1") == [
+    assert pg_query(gold_dsn, "SELECT alert_id, message FROM gold.alerts ORDER BY 1") == [
         ("a1", "new"), ("a3", "new")]
-    assert _query(gold_dsn, "SELECT app_id, batch_id FROM gold.sync_ledger ORDER BY 2") == [
+    assert pg_query(gold_dsn, "SELECT app_id, batch_id FROM gold.sync_ledger ORDER BY 2") == [
         ("app", 0), ("app", 1)]
 
 
@@ -148,7 +140,7 @@ def _waiting_sync_backend(dsn: str) -> int:
     """pid of the sync's backend once it waits on a lock (bounded wait, not a timing assertion)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        rows = _query(dsn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        rows = pg_query(dsn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                            "AND application_name = 'fleetlake-sync' AND wait_event_type = 'Lock'")
         if rows:
             return rows[0][0]

@@ -12,9 +12,11 @@ import pyarrow as pa
 import pytest
 from psycopg2 import errors
 
-from serving.db import RetryPolicy, connect
+from serving.db import RetryPolicy
 from serving.sync import SyncError, sync_batch
 from serving.tables import TABLE_COLUMNS, TABLE_KEYS, TABLES
+
+from .lake_equality import pg_query
 
 pytestmark = pytest.mark.integration
 
@@ -31,22 +33,11 @@ def _frame(table: str, rows: list[tuple], keys_only: bool = False) -> pd.DataFra
 
 def _rows(dsn: str, table: str) -> list[tuple]:
     columns, keys = ", ".join(TABLE_COLUMNS[table]), ", ".join(TABLE_KEYS[table])
-    return _query(dsn, f"SELECT {columns} FROM gold.{table} ORDER BY {keys}")
+    return pg_query(dsn, f"SELECT {columns} FROM gold.{table} ORDER BY {keys}")
 
 
 def _ledger(dsn: str) -> list[tuple]:
-    return _query(dsn, "SELECT app_id, batch_id, rows FROM gold.sync_ledger ORDER BY 1, 2")
-
-
-def _query(dsn: str, statement: str) -> list[tuple]:
-    conn = connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-            cur.execute(statement)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return pg_query(dsn, "SELECT app_id, batch_id, rows FROM gold.sync_ledger ORDER BY 1, 2")
 
 
 def _alert(alert_id: str, message: str = "speed 150 > 140", ts: dt.datetime = T0) -> tuple:
