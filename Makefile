@@ -7,9 +7,12 @@ setup:
 demo: setup
 	.venv/bin/fleetlake demo
 
+# Unit tests (static DataFrames, tmp_path tables) on two workers, each with its own Spark
+# session; integration tests one at a time (they share Kafka and PostgreSQL, one stops it).
 test: setup
 	.venv/bin/fleetlake services up
-	.venv/bin/python -m pytest -ra
+	.venv/bin/python -m pytest -ra -n 2 --dist loadfile tests/unit
+	.venv/bin/python -m pytest -ra tests/integration
 
 stop:
 	-.venv/bin/fleetlake services down

@@ -1,14 +1,16 @@
 """Kafka records -> `bronze/telemetry_raw`: raw bytes + Kafka coordinates, append-only.
 
-Grain: one row per consumed Kafka record (topic, partition, offset), exactly once.
+Grain: one row per consumed Kafka record (topic, partition, offset), exactly once. Written by
+the hot query (fleetlake/hot.py); `ingested_at` is the time of the micro-batch that read the
+record, the same for every row of a batch and on a retry of it.
 """
 from __future__ import annotations
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from bronze.schema import BRONZE_SCHEMA
+from infra.delta_io import STREAMED_TABLE_PROPERTIES, append_once, ensure_table
 from infra.settings import Settings
 
 
@@ -31,15 +33,16 @@ def bronze_path(settings: Settings) -> str:
 
 def ensure_bronze_table(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze Delta table if it does not exist (idempotent)."""
-    (DeltaTable.createIfNotExists(spark)
-     .location(bronze_path(settings))
-     .addColumns(BRONZE_SCHEMA)
-     .property("delta.appendOnly", "true")
-     .execute())
+    ensure_table(spark, bronze_path(settings), BRONZE_SCHEMA,
+                 "fleetlake bronze: every Kafka record as received, once",
+                 {**STREAMED_TABLE_PROPERTIES, "delta.appendOnly": "true"},
+                 stats_columns="topic,partition,offset,kafka_timestamp,ingested_at",
+                 retention_days=settings.retention.days)
 
 
-def append_bronze(bronze_df: DataFrame, settings: Settings, app_id: str, batch_id: int) -> None:
-    """Append one micro-batch; a retried batch id is skipped by Delta (txnAppId/txnVersion)."""
-    (bronze_df.write.format("delta").mode("append")
-     .option("txnAppId", app_id).option("txnVersion", batch_id)
-     .save(bronze_path(settings)))
+def append_bronze(bronze_df: DataFrame, settings: Settings, app_id: str, batch_id: int,
+                  may_be_retry: bool = True) -> None:
+    """Append one micro-batch; a retried batch that committed already is skipped
+    (infra/delta_io.append_once)."""
+    append_once(bronze_df.select(*BRONZE_SCHEMA.fieldNames()), bronze_path(settings), app_id,
+                batch_id, may_be_retry)

@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from dashboard.serve import dashboard_command
 from infra.procs import require_free_port
 from infra.services import services_up
 from infra.settings import Settings
@@ -30,7 +29,7 @@ def run_demo(settings: Settings, rate: float, port: int) -> int:
         "pipeline": _spawn([*cli, "pipeline", "run", "--no-services"], logs / "pipeline.log"),
         "producer": _spawn([*cli, "produce", "--rate", str(rate), "--forever",
                             "--faults", "default"], logs / "producer.log"),
-        "dashboard": _spawn(dashboard_command(settings, port), logs / "dashboard.log"),
+        "dashboard": _spawn([*cli, "dashboard", "--port", str(port)], logs / "dashboard.log"),
     }
     print(f"""
 fleetlake demo is running:

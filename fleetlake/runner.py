@@ -1,4 +1,10 @@
-"""`fleetlake pipeline run`: prepare topic, tables and schema, then run the streaming query."""
+"""`fleetlake pipeline run`: prepare topic, tables and schema, then run the two streaming queries.
+
+The hot query (Kafka -> PostgreSQL threshold alerts and device_latest, bronze, staging) and the
+gold query (staging -> silver, quarantine, gold -> PostgreSQL) run in one Spark application,
+each in a session of its own (its own SQL confs, infra/spark.query_session) and a FAIR pool of
+its own (infra/fairscheduler.xml), so gold's heavy batches never hold the hot path's cores.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,75 +15,162 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from bronze.pipeline import ensure_bronze_table
-from fleetlake.sink import MedallionSink
+from fleetlake import gold_query, hot
+from fleetlake.progress import ProgressRecorder, progress_line
 from gold.sink import ensure_gold_tables
+from infra.lease import lake_lease
 from infra.settings import Settings
-from infra.spark import build_spark
+from infra.spark import build_spark, query_session
+from infra.streaming import path_exists
 from ingestion.admin import ensure_topic
-from serving.migrate import apply_migrations
+from serving.migrate import migrate
 from silver.sink import ensure_silver_tables
 
-QUERY_NAME = "fleetlake_medallion"
 log = logging.getLogger("fleetlake.runner")
+POOL = "spark.scheduler.pool"
+
+
+LEGACY_QUERY = "fleetlake_medallion"  # the one query of fleetlake 0.1
+
+
+class LegacyLakeError(RuntimeError):
+    """The lake was written by a version this one cannot continue from."""
+
+
+def refuse_legacy_lake(spark: SparkSession, settings: Settings) -> None:
+    """A 0.1 lake has a checkpoint of its single query and none of the two queries: the hot
+    query would read the topic again from the start and duplicate bronze, so refuse."""
+    root = settings.checkpoint_path(LEGACY_QUERY)
+    if path_exists(spark, root) and not path_exists(spark, settings.checkpoint_path(
+            hot.QUERY_NAME)):
+        raise LegacyLakeError(
+            f"the lake at {settings.lake_root} was written by fleetlake 0.1 (checkpoint {root}); "
+            "this version runs two queries with their own checkpoints: point "
+            "FLEETLAKE_LAKE_ROOT at a new lake (and rebuild it from the topic)")
 
 
 def prepare(spark: SparkSession, settings: Settings) -> None:
     """Create the topic, the Delta tables and the PostgreSQL schema (all idempotent)."""
+    refuse_legacy_lake(spark, settings)
     ensure_topic(settings.effective_kafka_bootstrap, settings.topic, settings.topic_partitions)
-    apply_migrations(settings.effective_pg_dsn,
-                     settings.local.pg_reader if settings.uses_local_pg else None)
+    migrate(settings)  # grants the dashboard's read-only role in every database
     ensure_bronze_table(spark, settings)
     ensure_silver_tables(spark, settings)
     ensure_gold_tables(spark, settings)
 
 
-def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
-    """The raw Kafka source, from the earliest offset on first start (checkpoint after that)."""
-    return (spark.readStream.format("kafka")
-            .option("kafka.bootstrap.servers", settings.effective_kafka_bootstrap)
-            .option("subscribe", settings.topic)
-            .option("startingOffsets", "earliest")
-            .option("maxOffsetsPerTrigger", settings.spark.max_offsets_per_trigger)
-            .load())
+def hot_source(spark: SparkSession, settings: Settings) -> DataFrame:
+    """The Kafka source, from the earliest offset on first start (the checkpoint after that).
+    The hot sink stamps `ingested_at` with the micro-batch's timestamp from the offset log."""
+    kafka = (spark.readStream.format("kafka")
+             .option("kafka.bootstrap.servers", settings.effective_kafka_bootstrap)
+             .option("subscribe", settings.topic)
+             .option("startingOffsets", "earliest")
+             .option("maxOffsetsPerTrigger", settings.spark.max_offsets_per_trigger)
+             .load())
+    return kafka
 
 
-def start_query(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-    checkpoint = settings.checkpoint_path(QUERY_NAME)
-    writer = (kafka_stream(spark, settings).writeStream.queryName(QUERY_NAME)
-              .option("checkpointLocation", checkpoint)
-              .foreachBatch(MedallionSink(settings, checkpoint)))
-    if available_now:
-        writer = writer.trigger(availableNow=True)
-    else:
-        writer = writer.trigger(processingTime=settings.spark.trigger_interval)
-    return writer.start()
+def _start(source: DataFrame, name: str, pool: str, sink, settings: Settings,
+           trigger: dict) -> StreamingQuery:
+    """Start one query in its scheduler pool (the query thread inherits the caller's pool)."""
+    context = source.sparkSession.sparkContext
+    context.setLocalProperty(POOL, pool)
+    try:
+        return (source.writeStream.queryName(name)
+                .option("checkpointLocation", settings.checkpoint_path(name))
+                .foreachBatch(sink).trigger(**trigger).start())
+    finally:
+        context.setLocalProperty(POOL, None)
 
 
-def _progress_line(query: StreamingQuery) -> str | None:
-    """Batch id, duration and the Kafka backlog left (the sink logs the exact row counts:
-    Spark's numInputRows counts the cached batch once per action that reads it)."""
-    progress = query.lastProgress
-    if not progress:
-        return None
-    took = progress.get("durationMs", {}).get("triggerExecution", 0) / 1000
-    behind = [int(float(s.get("metrics", {}).get("maxOffsetsBehindLatest", 0) or 0))
-              for s in progress.get("sources", [])]
-    return (f"batch {progress.get('batchId')}: committed in {took:.1f}s; backlog "
-            f"{max(behind, default=0):,} offsets (largest partition)")
+def start_hot(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
+    session = query_session(spark, {
+        "spark.sql.adaptive.enabled": "false",  # no extra job per shuffle on the latency path
+        "spark.sql.shuffle.partitions": str(settings.spark.hot_shuffle_partitions)})
+    trigger = ({"availableNow": True} if available_now
+               else {"processingTime": settings.spark.trigger_interval})
+    sink = hot.HotSink(settings, settings.checkpoint_path(hot.QUERY_NAME))
+    plan = hot.hot_plan(hot_source(session, settings), settings)
+    return _start(plan, hot.QUERY_NAME, "hot", sink, settings, trigger)
 
 
-def await_query(query: StreamingQuery, report_every_s: float = 5.0) -> None:
-    """Wait for the query, printing a progress line per new batch; raise if it failed."""
-    last_batch = None
-    while query.isActive:
-        query.awaitTermination(report_every_s)
-        progress = query.lastProgress
-        if progress and progress.get("batchId") != last_batch:
-            last_batch = progress.get("batchId")
-            print(_progress_line(query), file=sys.stderr, flush=True)
+AVAILABLE_NOW_GOLD_TRIGGER = "1 second"  # no live hot path to leave the cores to
+
+
+def start_gold(spark: SparkSession, settings: Settings,
+               available_now: bool = False) -> StreamingQuery:
+    # AQE would add a job per shuffle stage to dozens of small queries per batch; the joins
+    # that must broadcast say so explicitly
+    session = query_session(spark, {"spark.sql.adaptive.enabled": "false"})
+    sink = gold_query.GoldSink(settings, settings.checkpoint_path(gold_query.QUERY_NAME))
+    interval = (AVAILABLE_NOW_GOLD_TRIGGER if available_now
+                else settings.spark.gold_trigger_interval)
+    trigger = {"processingTime": interval}
+    return _start(gold_query.gold_source(session, settings), gold_query.QUERY_NAME, "gold", sink,
+                  settings, trigger)
+
+
+def _failure(query: StreamingQuery) -> str | None:
     error = query.exception()
-    if error is not None:
-        raise RuntimeError(f"streaming query failed: {error}")
+    return None if error is None else f"streaming query {query.name} failed: {error}"
+
+
+def await_queries(queries: list[StreamingQuery], recorder: ProgressRecorder | None,
+                  until_stopped: StreamingQuery | None = None, report_every_s: float = 2.0) -> None:
+    """Print a progress line per new batch of each query until `until_stopped` (or any query)
+    stops; raise if a query failed."""
+    reported: dict[str, int] = {}
+    while True:
+        for query in queries:
+            progress = query.lastProgress
+            if progress and reported.get(query.name) != progress.get("batchId"):
+                reported[query.name] = progress.get("batchId")
+                print(progress_line(query.name, progress), file=sys.stderr, flush=True)
+            if recorder is not None:
+                recorder.record(query)
+        for query in queries:
+            failure = _failure(query) if not query.isActive else None
+            if failure:
+                raise RuntimeError(failure)
+        watched = [until_stopped] if until_stopped is not None else queries
+        if any(not q.isActive for q in watched):
+            return
+        watched[0].awaitTermination(report_every_s)
+
+
+def run_queries(spark: SparkSession, settings: Settings, available_now: bool) -> None:
+    """Run both queries; with `available_now`, until everything in the topic is in PostgreSQL."""
+    recorder = ProgressRecorder(settings.effective_pg_dsn)
+    gold = start_gold(spark, settings, available_now)
+    hot_query = start_hot(spark, settings, available_now)
+    queries = [hot_query, gold]
+    try:
+        if not available_now:  # maintenance and DQ reports on their schedule ([maintain], [dq])
+            from ops.schedule import scheduled_jobs
+
+            with scheduled_jobs(spark, settings):
+                await_queries(queries, recorder)
+        else:
+            await_queries(queries, recorder, until_stopped=hot_query)
+            gold.processAllAvailable()  # every staged batch the hot query wrote
+            await_queries(queries, recorder, until_stopped=hot_query)
+    finally:
+        for query in queries:
+            if query.isActive:
+                query.stop()
+        for query in queries:
+            recorder.record(query)
+    for query in queries:
+        failure = _failure(query)
+        if failure:
+            raise RuntimeError(failure)
+
+
+def run_available_now(spark: SparkSession, settings: Settings) -> None:
+    """Everything in the topic through every layer into PostgreSQL, in this process."""
+    prepare(spark, settings)
+    run_queries(spark, settings, available_now=True)
 
 
 def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -> int:
@@ -88,17 +181,17 @@ def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -
         from infra.services import ensure_services
 
         ensure_services(settings, log=lambda m: print(m, file=sys.stderr))
-    started = time.monotonic()
-    spark = build_spark(settings, app_name="fleetlake-pipeline")
-    prepare(spark, settings)
-    mode = "available-now" if available_now else "continuous"
-    print(f"pipeline: {mode}, topic {settings.topic} @ {settings.effective_kafka_bootstrap}, "
-          f"lake {settings.lake_root}", file=sys.stderr, flush=True)
-    query = start_query(spark, settings, available_now)
-    try:
-        await_query(query)
-    except KeyboardInterrupt:
-        print("pipeline: stopping (the next run resumes from the checkpoint)", file=sys.stderr)
-        query.stop()
-    print(f"pipeline: done in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    # one writer at a time per lake: replay and maintain check this lease (infra/lease.py)
+    with lake_lease(settings, "pipeline"):
+        started = time.monotonic()
+        spark = build_spark(settings, app_name="fleetlake-pipeline")
+        prepare(spark, settings)
+        mode = "available-now" if available_now else "continuous"
+        print(f"pipeline: {mode}, topic {settings.topic} @ {settings.effective_kafka_bootstrap}, "
+              f"lake {settings.lake_root}", file=sys.stderr, flush=True)
+        try:
+            run_queries(spark, settings, available_now)
+        except KeyboardInterrupt:
+            print("pipeline: stopped (the next run resumes from the checkpoints)", file=sys.stderr)
+        print(f"pipeline: done in {time.monotonic() - started:.0f}s", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""Threshold alerts (DESIGN.md "Alerts"): every matching rule of a silver reading fires.
+"""Threshold alerts (docs/contracts.md "Alerts"): every matching rule of a silver reading fires.
 
 One pass, no Python UDF: rows matching no rule are filtered out first (the OR of the named
 conditions), then each remaining row's array of rule structs (null where the rule does not
@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F, types as T
 
 from gold.schema import ALERTS_COLUMNS
+from infra.columns import per_context
 from infra.settings import AlertRules
 
 ALERT_ID_HEX_CHARS = 32
@@ -62,26 +63,48 @@ def candidate(fires: Column, alert_type: str, severity: str, message: Column,
     )))
 
 
-def alerts_from(df: DataFrame, candidates: list[Candidate],
+@dataclass(frozen=True)
+class Fired:
+    """The firing test of a set of candidates: any of them fires, and their alert structs."""
+
+    any_fires: Column
+    alerts: Column  # array of the firing candidates' alert structs
+
+
+def fired(candidates: list[Candidate]) -> Fired:
+    """The combined test of `candidates` (a null alert struct where none is given)."""
+    if not candidates:
+        return Fired(F.lit(False), F.array_compact(F.array(F.lit(None).cast(_ALERT_STRUCT))))
+    any_fires = reduce(lambda a, b: a | b, [F.coalesce(c.fires, F.lit(False))
+                                            for c in candidates])
+    return Fired(any_fires, F.array_compact(F.array(*[c.alert for c in candidates])))
+
+
+def alerts_from(df: DataFrame, candidates: list[Candidate] | Fired,
                 keep: tuple[str, ...] = ()) -> DataFrame:
     """ALERTS rows (+ `keep` columns): one per firing candidate of each input row."""
-    if candidates:
-        any_fires = reduce(lambda a, b: a | b, [F.coalesce(c.fires, F.lit(False))
-                                                for c in candidates])
-        structs = [c.alert for c in candidates]
-    else:
-        any_fires, structs = F.lit(False), [F.lit(None).cast(_ALERT_STRUCT)]
-    fired = df.where(any_fires).select(*keep, "event_id", "car_id", "event_ts",
-                                       F.inline(F.array_compact(F.array(*structs))))
-    return fired.select(
-        *keep,
-        alert_id(F.col("event_id"), F.col("alert_type")).alias("alert_id"),
-        *[c for c in ALERTS_COLUMNS if c != "alert_id"],
-    ).select(*keep, *ALERTS_COLUMNS)
+    test = candidates if isinstance(candidates, Fired) else fired(candidates)
+    rows = df.where(test.any_fires).select(*keep, "event_id", "car_id", "event_ts",
+                                           F.inline(test.alerts))
+    return rows.select(*keep, *_alert_columns())
 
 
-def threshold_alerts(silver_df: DataFrame, rules: AlertRules) -> DataFrame:
-    """ALERTS rows, one per (silver reading, matching threshold rule)."""
+@per_context
+def _alert_columns() -> tuple[Column, ...]:
+    """ALERTS columns of an exploded alert row, alert_id computed."""
+    return (alert_id(F.col("event_id"), F.col("alert_type")).alias("alert_id"),
+            *[F.col(c) for c in ALERTS_COLUMNS if c != "alert_id"])
+
+
+def threshold_alerts(silver_df: DataFrame, rules: AlertRules,
+                     keep: tuple[str, ...] = ()) -> DataFrame:
+    """ALERTS rows (+ `keep` columns), one per (silver reading, matching threshold rule)."""
+    return alerts_from(silver_df, _threshold_rules(rules), keep)
+
+
+@per_context
+def _threshold_rules(rules: AlertRules) -> Fired:
+    """The four threshold rules' test (built once per context: every hot batch applies it)."""
     speed, temp, fuel = F.col("speed_kmph"), F.col("engine_temp_c"), F.col("fuel_level")
     lat, lon = F.col("latitude"), F.col("longitude")
     is_overspeed = speed > F.lit(rules.overspeed_kmph)
@@ -107,4 +130,4 @@ def threshold_alerts(silver_df: DataFrame, rules: AlertRules) -> DataFrame:
         candidate(is_low_fuel, "LOW_FUEL", "LOW", low_fuel_msg, fuel, rules.low_fuel_pct),
         candidate(is_gps_invalid, "GPS_INVALID", "LOW", gps_msg, None, None),
     ]
-    return alerts_from(silver_df, candidates)
+    return fired(candidates)

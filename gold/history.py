@@ -23,6 +23,9 @@ from gold import ranges
 
 HISTORY = ("car_id", "event_id", "event_ts", "speed_kmph", "fuel_level", "engine_temp_c",
            "latitude", "longitude", "gps_valid")
+# Column of `history_rows`: the reading lies in its car's affected spans, so this batch may
+# change its stateful alerts (the others are only history they look back on).
+AFFECTED = "_affected"
 _GROUPS = T.StructType([T.StructField("_car", T.StringType()),
                         T.StructField("_a_lo", T.LongType()),
                         T.StructField("_h_lo", T.LongType()),
@@ -61,7 +64,7 @@ def batch_ranges(new: DataFrame, lookahead: timedelta) -> BatchRanges:
 
 
 def history_rows(silver: DataFrame, batch: BatchRanges, lookback: timedelta) -> DataFrame:
-    """HISTORY columns + `_in_range` (an affected reading): the silver readings of each car
+    """HISTORY columns + AFFECTED: the silver readings of each car
     within its affected spans widened back by `lookback`."""
     back = ranges.micros(lookback)
     groups = [(car, lo + back, lo, hi) for car, spans in batch.cars.items()
@@ -73,4 +76,4 @@ def history_rows(silver: DataFrame, batch: BatchRanges, lookback: timedelta) -> 
                 & (ts_us >= F.col("_h_lo")) & (ts_us <= F.col("_h_hi")))
     return (silver.where(ranges.in_spans("event_ts", pruning)).select(*HISTORY)
             .join(spans_df, in_group)
-            .select(*HISTORY, (ts_us >= F.col("_a_lo")).alias("_in_range")))
+            .select(*HISTORY, (ts_us >= F.col("_a_lo")).alias(AFFECTED)))

@@ -6,16 +6,20 @@ rows gives the bit-identical average (a double sum depends on the order of its t
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Mapping
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F, types as T
 
 from gold.schema import (ALERT_TYPES, DEVICE_LATEST_COLUMNS, DEVICE_MINUTE_KPIS_COLUMNS,
-                         DQ_BATCH_METRICS_SCHEMA, FLEET_MINUTE_KPIS_COLUMNS, alert_count_column)
+                         DQ_BATCH_METRICS_SCHEMA, FLEET_MINUTE_KPIS_COLUMNS, SPEED_SUM_TYPE,
+                         alert_count_column)
 
-# Exact decimal image of a validated reading (|value| < 10^9, 9 decimals) for order-free sums.
+# Exact decimal image of a validated reading (|value| < 10^9, 9 decimals) for order-free sums,
+# and the type Spark gives their sum: every average divides a sum of this type by a count.
 _EXACT = T.DecimalType(18, 9)
+SUM_TYPE = T.DecimalType(28, 9)
 # Only columns device_latest stores, so a MERGE across batches decides ties as one batch does.
 LATEST_ORDER = ("event_ts", "kafka_timestamp", "event_id")
 _ALERT_COUNTS = ("alerts", *[alert_count_column(kind) for kind in ALERT_TYPES])
@@ -35,7 +39,7 @@ def car_minute_stats(silver_df: DataFrame, alerts_df: DataFrame) -> DataFrame:
     keys = ["car_id", "window_start"]
     readings = silver_df.groupBy("car_id", window_start().alias("window_start")).agg(
         F.count(F.lit(1)).alias("events"),
-        F.sum(F.col("speed_kmph").try_cast(_EXACT)).alias("speed_sum"),
+        F.sum(exact_speed()).alias("speed_sum"),
         F.max("speed_kmph").alias("max_speed_kmph"),
         F.max("engine_temp_c").alias("max_engine_temp_c"),
         F.min("fuel_level").alias("min_fuel_level"),
@@ -49,7 +53,13 @@ def car_minute_stats(silver_df: DataFrame, alerts_df: DataFrame) -> DataFrame:
         F.coalesce(F.col(c), F.lit(0).cast("long")).alias(c) for c in _ALERT_COUNTS])
 
 
-def _average(total: Column, count: Column) -> Column:
+def exact_speed() -> Column:
+    """speed_kmph as an exact decimal (the summand of every speed sum)."""
+    return F.col("speed_kmph").try_cast(_EXACT)
+
+
+def average(total: Column, count: Column) -> Column:
+    """An average as a double from an exact sum (the same division in every path)."""
     return (total / count).cast(T.DoubleType())
 
 
@@ -57,8 +67,10 @@ def device_kpis_from_stats(stats: DataFrame) -> DataFrame:
     """DEVICE_MINUTE_KPIS rows from `car_minute_stats`."""
     return stats.select(
         "car_id", "window_start", "events",
-        _average(F.col("speed_sum"), F.col("events")).alias("avg_speed_kmph"),
+        average(F.col("speed_sum"), F.col("events")).alias("avg_speed_kmph"),
         "max_speed_kmph", "max_engine_temp_c", "min_fuel_level", "alerts",
+        F.col("speed_sum").cast(SPEED_SUM_TYPE).alias("speed_sum_kmph"),
+        *[alert_count_column(kind) for kind in ALERT_TYPES],
     ).select(*DEVICE_MINUTE_KPIS_COLUMNS)
 
 
@@ -72,7 +84,7 @@ def fleet_kpis_from_stats(stats: DataFrame) -> DataFrame:
     )
     return fleet.select(
         "window_start", "active_cars", "events",
-        _average(F.col("speed_sum"), F.col("events")).alias("avg_speed_kmph"),
+        average(F.col("speed_sum"), F.col("events")).alias("avg_speed_kmph"),
         *_ALERT_COUNTS,
     ).select(*FLEET_MINUTE_KPIS_COLUMNS)
 
@@ -100,14 +112,22 @@ def device_latest(silver_df: DataFrame) -> DataFrame:
 def dq_batch_metrics_row(spark: SparkSession, *, query_id: str, batch_id: int, rows_in: int,
                          valid_rows: int, quarantined_rows: int, duplicate_rows: int,
                          quarantine_reasons: Mapping[str, int] | DataFrame,
-                         processed_at: Column | None = None) -> DataFrame:
+                         processed_at: Column | datetime | None = None) -> DataFrame:
     """The one DQ_BATCH_METRICS row of a batch.
 
     `quarantine_reasons` is either code -> count, or a DataFrame of the batch's quarantined rows
     with a `reasons` array column (counted here: a row counts once for each code it carries).
-    `processed_at` defaults to current_timestamp().
+    `processed_at` defaults to current_timestamp(); with plain values (a datetime and a
+    mapping) the row is a local DataFrame, which Spark collects without a job.
     """
+    if isinstance(processed_at, datetime) and not isinstance(quarantine_reasons, DataFrame):
+        row = (query_id, int(batch_id), processed_at, int(rows_in), int(valid_rows),
+               int(quarantined_rows), int(duplicate_rows),
+               {str(k): int(v) for k, v in quarantine_reasons.items()})
+        return spark.createDataFrame([row], DQ_BATCH_METRICS_SCHEMA)
     stamp = processed_at if processed_at is not None else F.current_timestamp()
+    if isinstance(stamp, datetime):
+        stamp = F.lit(stamp)
     if isinstance(quarantine_reasons, DataFrame):
         source = _reason_counts(quarantine_reasons)
     else:

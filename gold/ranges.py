@@ -68,3 +68,11 @@ def in_spans(column: str, spans: list[Span]) -> Column:
     ranges = [(col >= F.lit(to_datetime(lo))) & (col <= F.lit(to_datetime(hi)))
               for lo, hi in spans]
     return reduce(lambda a, b: a | b, ranges)
+
+
+def sql_spans(column: str, spans: list[Span]) -> str:
+    """SQL text of `column` within `spans` (timestamps as exact UTC literals), for a MERGE
+    condition or a replaceWhere."""
+    def lit(us: int) -> str:
+        return f"TIMESTAMP '{to_datetime(us).strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'"
+    return " OR ".join(f"({column} BETWEEN {lit(lo)} AND {lit(hi)})" for lo, hi in spans) or "false"

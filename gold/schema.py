@@ -1,4 +1,4 @@
-"""Gold tables (DESIGN.md "Tables"): schemas in contract column order, keys, alert types."""
+"""Gold tables (docs/contracts.md "Tables"): schemas in contract column order, keys, alert types."""
 from pyspark.sql import types as T
 
 # Alert types in the order of the fleet KPI count columns; the first four are per-reading
@@ -25,9 +25,13 @@ ALERTS_SCHEMA = T.StructType(_fields(
     ("severity", _S), ("message", _S), ("observed_value", _D), ("threshold", _D),
 ))
 
+# Exact sum of a minute's speeds: averages recombine exactly across batches (gold/kpis.py).
+SPEED_SUM_TYPE = T.DecimalType(38, 9)
+
 DEVICE_MINUTE_KPIS_SCHEMA = T.StructType(_fields(
     ("car_id", _S), ("window_start", _TS), ("events", _L), ("avg_speed_kmph", _D),
     ("max_speed_kmph", _D), ("max_engine_temp_c", _D), ("min_fuel_level", _D), ("alerts", _L),
+    ("speed_sum_kmph", SPEED_SUM_TYPE), *[(alert_count_column(kind), _L) for kind in ALERT_TYPES],
 ))
 
 FLEET_MINUTE_KPIS_SCHEMA = T.StructType(_fields(

@@ -29,14 +29,16 @@ Only O(1)-per-row window frames (offsets, running frames, one growing range fram
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from gold.alerts import Candidate, alerts_from, candidate, fmt_threshold
+from gold.alerts import Candidate, Fired, alerts_from, candidate, fired, fmt_threshold
 from gold.schema import ALERTS_COLUMNS
+from infra.columns import per_context
 from infra.settings import AlertRules
 
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
@@ -65,10 +67,16 @@ def recent_lookback(rules: AlertRules) -> timedelta:
     return min(timedelta(seconds=rules.stateful_recent_seconds), required_lookback(rules))
 
 
+# Columns of `car_modes`, one row per car with new readings.
+FIRST_NEW_TS = "_first_new_ts"  # event time of the car's first new reading
+HAS_LATE = "_has_late"  # silver already holds a reading of the car at or after that time
+NEEDS_LOOKBACK = "_needs_lookback"  # the recent history is not enough: read the full lookback
+
+
 def car_modes(recent_df: DataFrame, new_df: DataFrame, rules: AlertRules) -> DataFrame:
-    """Per car of `new_df`: `_first_new_ts`; `_late`: silver holds an older reading at or after
-    it; `_full`: late, or `recent_df` (silver from `recent_lookback` before the new rows on) does
-    not hold what the first new reading's rules need, so the full lookback must be read.
+    """Per car of `new_df`: FIRST_NEW_TS; HAS_LATE: silver holds an older reading at or after
+    it; NEEDS_LOOKBACK: late, or `recent_df` (silver from `recent_lookback` before the new rows
+    on) does not hold what the first new reading's rules need, so the full lookback is read.
 
     Enough means, before the first new reading: >= sustained_overheat_readings readings,
     >= speed_anomaly_min_readings readings, a valid fix, and a fuel rise (a run start).
@@ -102,9 +110,9 @@ def car_modes(recent_df: DataFrame, new_df: DataFrame, rules: AlertRules) -> Dat
     for rule, held in needs.items():
         if getattr(rules, f"{rule}_enabled"):
             held_by_all = held_by_all & held
-    return stats.select("car_id", F.col("_first_new.event_ts").alias("_first_new_ts"),
-                        late.alias("_late"),
-                        (late | ~(enough | held_by_all)).alias("_full"))
+    return stats.select("car_id", F.col("_first_new.event_ts").alias(FIRST_NEW_TS),
+                        late.alias(HAS_LATE),
+                        (late | ~(enough | held_by_all)).alias(NEEDS_LOOKBACK))
 
 
 def stateful_alerts(history_df: DataFrame, rules: AlertRules) -> DataFrame:
@@ -116,16 +124,33 @@ def stateful_alerts_by(history_df: DataFrame, rules: AlertRules, by: Sequence[st
                        carry: Sequence[str] = ()) -> DataFrame:
     """ALERTS rows + `by` + `carry` columns: the rules over each (car_id, *by) history
     separately; `carry` columns of the alerting reading are passed through."""
+    plan = _stateful_plan(rules, tuple(by), tuple(carry))
+    frame = history_df.select(*plan.base)
+    for columns in plan.steps:
+        frame = frame.select("*", *columns)
+    return alerts_from(frame, plan.fired, keep=(*by, *carry))
+
+
+@dataclass(frozen=True)
+class _StatefulPlan:
+    """The rules' expressions: the input projection, the feature steps, the combined test."""
+
+    base: tuple[Column, ...]
+    steps: tuple[tuple[Column, ...], ...]
+    fired: Fired
+
+
+@per_context
+def _stateful_plan(rules: AlertRules, by: tuple[str, ...],
+                   carry: tuple[str, ...]) -> _StatefulPlan:
+    """Built once per context and rule set: every gold batch applies it (infra/columns.py)."""
     part = ["car_id", *by]
     order = Window.partitionBy(*part).orderBy("_ts_us", "event_id")
     running = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     before = order.rowsBetween(Window.unboundedPreceding, -1)
-    base = history_df.select(
+    base = tuple(F.col(c) for c in (
         *part, "event_id", "event_ts", "speed_kmph", "fuel_level", "engine_temp_c", "latitude",
-        "longitude", "gps_valid", *carry, F.unix_micros("event_ts").alias("_ts_us"))
-    step1 = base.select("*", *_row_features(order, before, running, rules))
-    step2 = step1.select("*", *_run_features(order, running, rules))
-    step3 = step2.select("*", *_range_features(part, rules))
+        "longitude", "gps_valid", *carry)) + (F.unix_micros("event_ts").alias("_ts_us"),)
     enabled = [(on, rule) for on, rule in (
         (rules.sustained_overheat_enabled, _sustained_overheat),
         (rules.fuel_drop_enabled, _fuel_drop),
@@ -133,10 +158,13 @@ def stateful_alerts_by(history_df: DataFrame, rules: AlertRules, by: Sequence[st
         (rules.speed_anomaly_enabled, _speed_anomaly)) if on]
     derived, candidates = [], []
     for _, rule in enabled:
-        columns, fired = rule(rules)
+        columns, fires = rule(rules)
         derived += columns
-        candidates.append(fired)
-    return alerts_from(step3.select("*", *derived), candidates, keep=(*by, *carry))
+        candidates.append(fires)
+    steps = (tuple(_row_features(order, before, running, rules)),
+             tuple(_run_features(order, running, rules)),
+             tuple(_range_features(part, rules)), tuple(derived))
+    return _StatefulPlan(base, tuple(step for step in steps if step), fired(candidates))
 
 
 def _baseline_size(rules: AlertRules) -> int:

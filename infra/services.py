@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra import dsn as dsns
 from infra.kafka_local import kafka_running, start_kafka, stop_kafka
 from infra.postgres_local import pg_running, start_postgres, stop_postgres
 from infra.procs import ServiceError, port_open
@@ -18,7 +19,7 @@ def services_up(settings: Settings, log=print) -> dict[str, Any]:
         _require_reachable_kafka(settings.effective_kafka_bootstrap)
     if settings.uses_local_pg:
         log(f"postgres: starting on 127.0.0.1:{settings.local.pg_port} ...")
-        start_postgres(settings)
+        start_postgres(settings, log=log)
     else:
         _require_reachable_pg(settings.effective_pg_dsn)
     return services_status(settings)
@@ -32,13 +33,15 @@ def services_down(settings: Settings, log=print) -> None:
 
 
 def services_status(settings: Settings) -> dict[str, Any]:
+    """What runs where; DSNs are printed without any password (the local ones need none)."""
     def state(local: bool, running: bool) -> str:
         return ("running" if running else "stopped") if local else "external"
 
+    reader = settings.reader_pg_dsn
     return {
         "kafka_bootstrap": settings.effective_kafka_bootstrap,
-        "pg_dsn": settings.effective_pg_dsn,
-        "pg_reader_dsn": settings.reader_pg_dsn,
+        "pg_dsn": dsns.without_password(settings.effective_pg_dsn),
+        "pg_reader_dsn": None if reader is None else dsns.without_password(reader),
         "lake_root": settings.lake_root,
         "topic": settings.topic,
         "kafka": state(settings.uses_local_kafka, kafka_running(settings)),
@@ -59,8 +62,8 @@ def _require_reachable_pg(dsn: str) -> None:
     try:
         psycopg2.connect(dsn, connect_timeout=5).close()
     except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
-        raise ServiceError(f"PostgreSQL is not reachable ({first}): start it or fix "
+        reason = dsns.error_line(exc, dsn)
+        raise ServiceError(f"PostgreSQL is not reachable ({reason}): start it or fix "
                            "FLEETLAKE_PG_DSN (unset it to use the embedded cluster)") from None
 
 

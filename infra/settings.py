@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
+
+from infra import dsn as dsns
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +35,11 @@ class LocalServices:
     pg_user: str = "fleetlake"
     pg_reader: str = "fleetlake_reader"
 
+    @property
+    def pg_passfile(self) -> str:
+        """The pgpass file (mode 0600) with the embedded cluster's generated passwords."""
+        return str(Path(self.home).absolute() / "pg" / "pgpass")
+
 
 @dataclass(frozen=True)
 class SparkSettings:
@@ -39,14 +47,18 @@ class SparkSettings:
 
     driver_memory: str = "3g"
     shuffle_partitions: int = 4
+    hot_shuffle_partitions: int = 2
     max_offsets_per_trigger: int = 500_000
-    trigger_interval: str = "1 second"
+    trigger_interval: str = "250 milliseconds"  # the hot query's (Kafka -> PostgreSQL first)
+    # the gold query's (staging -> silver, gold): a batch has a fixed cost of a few seconds, so
+    # a longer interval leaves the cores to the hot query between gold batches
+    gold_trigger_interval: str = "10 seconds"
     ui_enabled: bool = False
 
 
 @dataclass(frozen=True)
 class ValidationRules:
-    """Silver validation ranges (DESIGN.md "Validation"): the one source of these numbers."""
+    """Silver validation ranges (docs/contracts.md "Validation"): the one source of these numbers."""
 
     speed_min: float = 0.0
     speed_max: float = 400.0
@@ -60,7 +72,7 @@ class ValidationRules:
 
 @dataclass(frozen=True)
 class AlertRules:
-    """Gold alert thresholds (DESIGN.md "Alerts") and the stateful rules' parameters."""
+    """Gold alert thresholds (docs/contracts.md "Alerts") and the stateful rules' parameters."""
 
     overspeed_kmph: float = 140.0
     overheat_c: float = 110.0
@@ -114,6 +126,45 @@ class ProducerSettings:
 
 
 @dataclass(frozen=True)
+class DashboardSettings:
+    """The dashboard's refresh, staleness and paging knobs (`[dashboard]` in fleetlake.toml)."""
+
+    refresh_s: float = 5.0  # auto-refresh interval of the live parts (changeable on the page)
+    stale_after_s: float = 60.0  # newest event in gold older than this: stale-data banner
+    # A minute is complete once the newest event in gold is this far past its end (KPIs reach
+    # PostgreSQL up to ~30 s after the readings); younger minutes are drawn as partial.
+    partial_grace_s: float = 30.0
+    recent_alert_minutes: int = 15  # the fleet map colours a car by its worst alert this recent
+    page_size: int = 50  # alerts per page
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How far back time-travel audits reach: delta.logRetentionDuration and
+    delta.deletedFileRetentionDuration of every lake table (VACUUM keeps files this long)."""
+
+    days: float = 30.0
+
+
+@dataclass(frozen=True)
+class MaintainSettings:
+    """`fleetlake maintain` (OPTIMIZE, clustering, VACUUM, log checkpoints) and its schedule."""
+
+    every_minutes: float = 0.0  # `pipeline run` maintains its tables this often; 0 = off
+    vacuum: bool = True
+    conflict_retries: int = 5  # attempts per table when a concurrent commit conflicts
+
+
+@dataclass(frozen=True)
+class DqSettings:
+    """`fleetlake dq report` (Great Expectations) and its schedule."""
+
+    report_every_minutes: float = 0.0  # `pipeline run` reports this often; 0 = off
+    freshness_minutes: float = 60.0  # the newest silver event must be at most this old
+    reports_dir: str = str(PROJECT_ROOT / ".local" / "reports")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a fleetlake process needs; built once by `load_settings`."""
 
@@ -122,6 +173,7 @@ class Settings:
     topic_partitions: int = 4
     lake_root: str = str(PROJECT_ROOT / ".local" / "lake")
     pg_dsn: str | None = None  # None: the embedded local PostgreSQL
+    pg_reader_dsn: str | None = None  # the dashboard's read-only role; None: the embedded one
     spark_master: str = "local[*]"
     config_path: str | None = None
     local: LocalServices = field(default_factory=LocalServices)
@@ -129,6 +181,10 @@ class Settings:
     validation: ValidationRules = field(default_factory=ValidationRules)
     alerts: AlertRules = field(default_factory=AlertRules)
     producer: ProducerSettings = field(default_factory=ProducerSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    maintain: MaintainSettings = field(default_factory=MaintainSettings)
+    dq: DqSettings = field(default_factory=DqSettings)
 
     @property
     def uses_local_kafka(self) -> bool:
@@ -144,18 +200,27 @@ class Settings:
 
     @property
     def effective_pg_dsn(self) -> str:
+        """The pipeline's (writer's) DSN; on the embedded cluster its password is in a passfile."""
         if self.pg_dsn:
             return self.pg_dsn
-        return (f"postgresql://{self.local.pg_user}@127.0.0.1:{self.local.pg_port}"
-                f"/{self.local.pg_database}")
+        return dsns.local_dsn(self.local.pg_user, self.local.pg_port, self.local.pg_database,
+                              self.local.pg_passfile)
 
     @property
-    def reader_pg_dsn(self) -> str:
-        """DSN of the dashboard's read-only role (local cluster) or the given DSN."""
+    def reader_pg_dsn(self) -> str | None:
+        """The dashboard's read-only DSN; None when the database is external and none is set."""
+        if self.pg_reader_dsn:
+            return self.pg_reader_dsn
         if self.pg_dsn:
-            return self.pg_dsn
-        return (f"postgresql://{self.local.pg_reader}@127.0.0.1:{self.local.pg_port}"
-                f"/{self.local.pg_database}")
+            return None  # never fall back to the writer: the dashboard refuses to start instead
+        return dsns.local_dsn(self.local.pg_reader, self.local.pg_port, self.local.pg_database,
+                              self.local.pg_passfile)
+
+    @property
+    def reader_role(self) -> str:
+        """The role the migrations grant read access: the reader DSN's user, else the default."""
+        params = dsns.parse(self.pg_reader_dsn) if self.pg_reader_dsn else None
+        return (params or {}).get("user") or self.local.pg_reader
 
     def table_path(self, layer: str, name: str) -> str:
         return f"{self.lake_root.rstrip('/')}/{layer}/{name}"
@@ -163,12 +228,17 @@ class Settings:
     def checkpoint_path(self, name: str) -> str:
         return f"{self.lake_root.rstrip('/')}/_checkpoints/{name}"
 
+    def internal_path(self, name: str) -> str:
+        """An internal table of the pipeline (not a contract): `<lake_root>/_pipeline/<name>`."""
+        return f"{self.lake_root.rstrip('/')}/_pipeline/{name}"
+
 
 ENV_VARS = {
     "FLEETLAKE_KAFKA_BOOTSTRAP": "kafka_bootstrap",
     "FLEETLAKE_TOPIC": "topic",
     "FLEETLAKE_LAKE_ROOT": "lake_root",
     "FLEETLAKE_PG_DSN": "pg_dsn",
+    "FLEETLAKE_PG_READER_DSN": "pg_reader_dsn",
     "FLEETLAKE_SPARK_MASTER": "spark_master",
 }
 
@@ -247,6 +317,41 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("topic_partitions must be at least 1")
     if not settings.topic:
         raise ConfigError("topic must not be empty: set FLEETLAKE_TOPIC or remove it")
+    d = settings.dashboard
+    for name in ("refresh_s", "stale_after_s", "recent_alert_minutes", "page_size"):
+        if getattr(d, name) <= 0:
+            raise ConfigError(f"dashboard.{name} must be positive")
+    if d.partial_grace_s < 0:
+        raise ConfigError("dashboard.partial_grace_s must not be negative")
+    if settings.retention.days <= 0:
+        raise ConfigError("retention.days must be above 0 (30 keeps a month of table history)")
+    for name, value in (("maintain.every_minutes", settings.maintain.every_minutes),
+                        ("dq.report_every_minutes", settings.dq.report_every_minutes)):
+        if value < 0:
+            raise ConfigError(f"{name} must be 0 (off) or a positive number of minutes")
+    _validate_postgres(settings)
+
+
+# Names fleetlake itself creates on the embedded cluster: plain lower-case SQL identifiers.
+_PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _validate_postgres(settings: Settings) -> None:
+    """DSNs must parse (the message never echoes them: they may hold a password)."""
+    for attr, var in (("pg_dsn", "FLEETLAKE_PG_DSN"), ("pg_reader_dsn", "FLEETLAKE_PG_READER_DSN")):
+        value = getattr(settings, attr)
+        if value and dsns.parse(value) is None:
+            raise ConfigError(f"{var} (or {attr} in the TOML) is not a valid PostgreSQL "
+                              "connection string: fix it (postgresql://user@host:port/dbname "
+                              "or key=value pairs)")
+    if settings.pg_reader_dsn and not dsns.parse(settings.pg_reader_dsn).get("user"):
+        raise ConfigError("FLEETLAKE_PG_READER_DSN names no user: add the read-only role "
+                          "(postgresql://ROLE@host:port/dbname); the pipeline grants it SELECT")
+    for name in ("pg_user", "pg_reader", "pg_database"):
+        value = getattr(settings.local, name)
+        if not _PG_NAME.match(value):
+            raise ConfigError(f"local.{name} must be a lower-case SQL name (letters, digits, _; "
+                              f"at most 63), got {value!r}: fix it in fleetlake.toml")
 
 
 def as_dict(settings: Settings) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A plain-Python reading of DESIGN.md "Validation" for one Kafka record.
+"""A plain-Python reading of docs/contracts.md "Validation" for one Kafka record.
 
 Not the pipeline's validator (that is silver, in Spark): a small independent reference that
 tests and tools use to check that every injected fault carries the reason codes silver must
@@ -24,20 +24,13 @@ def _no_constants(token: str) -> Any:
     raise _Malformed(f"{token} is not JSON")
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise _Malformed("duplicate key")
-    return obj
-
-
 def parse_object(value: bytes | None) -> dict[str, Any] | None:
-    """The record's JSON object, or None when silver must call it MALFORMED_JSON."""
+    """The record's JSON object, or None when silver must call it MALFORMED_JSON. A repeated
+    key keeps its last value, as Spark's parsers do (never a reason)."""
     if not value:
         return None
     try:
-        obj = json.loads(value.decode("utf-8"), parse_constant=_no_constants,
-                         object_pairs_hook=_no_duplicate_keys)
+        obj = json.loads(value.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None

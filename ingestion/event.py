@@ -1,4 +1,4 @@
-"""The telemetry event wire contract (DESIGN.md "The telemetry event"): fields, shapes, encoding.
+"""The telemetry event wire contract (docs/contracts.md "The telemetry event"): fields, shapes, encoding.
 
 Two shapes go on the wire:
 - `fleetlake` (default): compact JSON, ISO-8601 UTC timestamps with milliseconds and `Z`,

@@ -1,7 +1,7 @@
 """Fault injection: each kind at its own rate, each message tagged with what silver must do.
 
 A tag (kind, outcome, reasons) travels with a message inside the producer only (never on the
-wire): outcome is `valid`, `quarantined` (with the DESIGN.md reason codes) or `duplicate`.
+wire): outcome is `valid`, `quarantined` (with the reason codes of docs/contracts.md) or `duplicate`.
 Quarantine faults are built from the car's clean reading (decoded, altered, re-encoded), so
 everything except the fault is a real reading.
 """

@@ -12,6 +12,8 @@ from typing import TypeVar
 import psycopg2
 from psycopg2 import extensions, sql
 
+from infra.dsn import error_line
+
 log = logging.getLogger("fleetlake.serving")
 
 T = TypeVar("T")
@@ -75,11 +77,6 @@ def is_transient(exc: BaseException) -> bool:
     return True
 
 
-def _reason(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
 def _is_connection_problem(exc: BaseException) -> bool:
     code = getattr(exc, "pgcode", None)
     return code is None or code.startswith(("08", "57P"))
@@ -99,14 +96,14 @@ def run_with_retry(dsn: str, policy: RetryPolicy, operation: Callable[[], T]) ->
             if policy.max_attempts is not None and attempt >= policy.max_attempts:
                 raise PostgresUnavailableError(
                     f"PostgreSQL at {where} unreachable after {attempt} attempt(s) "
-                    f"({_reason(exc)}) -- {START_HINT}") from exc
+                    f"({error_line(exc, dsn)}) -- {START_HINT}") from exc
             delay = policy.delay(attempt)
             if _is_connection_problem(exc):
                 log.warning("PostgreSQL at %s unreachable (%s); retrying in %gs -- %s",
-                            where, _reason(exc), delay, START_HINT)
+                            where, error_line(exc, dsn), delay, START_HINT)
             else:
                 log.warning("PostgreSQL at %s: transient failure (%s); retrying in %gs",
-                            where, _reason(exc), delay)
+                            where, error_line(exc, dsn), delay)
             policy.sleep(delay)
 
 
@@ -114,19 +111,35 @@ def run_with_retry(dsn: str, policy: RetryPolicy, operation: Callable[[], T]) ->
 def temporary_database(admin_dsn: str, prefix: str = "fleetlake_tmp") -> Iterator[str]:
     """Create an empty database (the DSN's role needs CREATEDB), yield its DSN, drop it after."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    _admin(admin_dsn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    run_admin(admin_dsn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield extensions.make_dsn(admin_dsn, dbname=name)
     finally:
-        _admin(admin_dsn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+        run_admin(admin_dsn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
 
 
-def _admin(dsn: str, statement: sql.Composable) -> None:
-    conn = connect(dsn, application_name="fleetlake-admin")
+def run_admin(dsn: str, statement: sql.Composable,
+              application_name: str = "fleetlake-admin") -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
+    conn = connect(dsn, application_name=application_name)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def query_rows(dsn: str, statement: str | sql.Composable, params: tuple = (),
+               application_name: str = "fleetlake") -> list[tuple]:
+    """Rows of one statement in its own committed transaction, session time zone UTC ([] for a
+    statement that returns no rows)."""
+    conn = connect(dsn, application_name)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
     finally:
         conn.close()

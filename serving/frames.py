@@ -20,6 +20,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
     "timestamptz": pa.timestamp("us", tz="UTC"),
     "jsonb": pa.string(),
+    "numeric": pa.decimal128(38, 9),
 }
 # PostgreSQL text and jsonb cannot hold U+0000; it is stored as U+FFFD instead of failing the sync.
 _NUL, _REPLACEMENT = "\x00", "\ufffd"

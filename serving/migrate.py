@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from psycopg2 import errors, extensions, sql
+from psycopg2 import extensions, sql
 
+from infra.settings import Settings
 from serving.db import NO_RETRY, RetryPolicy, connect, endpoint, run_with_retry
 from serving.tables import MIGRATIONS_TABLE, SCHEMA
 
@@ -50,14 +51,26 @@ def list_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-def apply_migrations(dsn: str, reader_role: str | None,
-                     retry: RetryPolicy | None = None) -> list[str]:
+def migrate(settings: Settings, retry: RetryPolicy | None = None) -> list[str]:
+    """Migrate the pipeline's database and grant the dashboard's role read access, in any database.
+
+    The reader role is FLEETLAKE_PG_READER_DSN's user, else `local.pg_reader`; only that default
+    may be missing (an external database without a reader role: a warning, not an error).
+    """
+    return apply_migrations(settings.effective_pg_dsn, settings.reader_role, retry,
+                            reader_optional=settings.pg_reader_dsn is None)
+
+
+def apply_migrations(dsn: str, reader_role: str | None, retry: RetryPolicy | None = None,
+                     reader_optional: bool = False) -> list[str]:
     """Apply pending migrations and grant `reader_role` read access; return versions applied now.
 
     `retry=None` tries once (a clear PostgresUnavailableError when the server is down); pass
-    `RetryPolicy()` to wait for it instead.
+    `RetryPolicy()` to wait for it instead. A missing `reader_role` is a MigrationError, or a
+    warning when `reader_optional`.
     """
-    return run_with_retry(dsn, retry or NO_RETRY, lambda: _apply_all(dsn, reader_role))
+    return run_with_retry(dsn, retry or NO_RETRY,
+                          lambda: _apply_all(dsn, reader_role, reader_optional))
 
 
 def applied_versions(dsn: str) -> list[str]:
@@ -78,19 +91,30 @@ def _migrations() -> sql.Composable:
     return sql.Identifier(SCHEMA, MIGRATIONS_TABLE)
 
 
-def _apply_all(dsn: str, reader_role: str | None) -> list[str]:
+def _apply_all(dsn: str, reader_role: str | None, reader_optional: bool) -> list[str]:
     migrations = list_migrations()
     conn = connect(dsn, "fleetlake-migrate")
     try:
+        _hold_session_lock(conn)
         _bootstrap(conn)
         applied = [m.version for m in migrations if _apply_one(conn, m, dsn)]
         if applied:
             log.info("PostgreSQL at %s: applied migrations %s", endpoint(dsn), ", ".join(applied))
         if reader_role:
-            _grant_reader(conn, reader_role)
+            _grant_reader(conn, reader_role, reader_optional, dsn)
         return applied
     finally:
         conn.close()
+
+
+def _hold_session_lock(conn: extensions.connection) -> None:
+    """Hold the migration lock until `conn` closes, so one run applies every pending migration.
+
+    The per-transaction lock alone lets concurrent runs interleave (one applies 0001-0002, the
+    other the rest): each is correct, but a run's result would not say what it applied.
+    """
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
 
 
 def _lock(cur: extensions.cursor) -> None:
@@ -128,7 +152,7 @@ def _apply_one(conn: extensions.connection, migration: Migration, dsn: str) -> b
         return True
 
 
-def _grant_reader(conn: extensions.connection, role: str) -> None:
+def _grant_reader(conn: extensions.connection, role: str, optional: bool, dsn: str) -> None:
     """Give `role` exactly USAGE on schema gold and SELECT on its (current and future) tables."""
     schema, reader = sql.Identifier(SCHEMA), sql.Identifier(role)
     statements = (
@@ -140,20 +164,26 @@ def _grant_reader(conn: extensions.connection, role: str) -> None:
         "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {reader}",
     )
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT current_user")
-        if cur.fetchone()[0] == role:
+        cur.execute("SELECT current_user, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)",
+                    (role,))
+        owner, exists = cur.fetchone()
+        if owner == role:
             log.info("reader role %s is the owner role: it can read gold already", role)
             return
+        if not exists:
+            if not optional:
+                raise MigrationError(
+                    f"role {role!r} does not exist in PostgreSQL at {endpoint(dsn)}: create it "
+                    "(`fleetlake services up` does for the local cluster) or fix the user of "
+                    "FLEETLAKE_PG_READER_DSN")
+            log.warning("PostgreSQL at %s has no role %s: the dashboard has no read-only role; "
+                        "create one and set FLEETLAKE_PG_READER_DSN (see docs/security.md)",
+                        endpoint(dsn), role)
+            return
         _lock(cur)
-        try:
-            for statement in statements:
-                cur.execute(sql.SQL(statement).format(schema=schema, reader=reader))
-        except errors.UndefinedObject as exc:
-            raise MigrationError(
-                f"role {role!r} does not exist in PostgreSQL: create it (`fleetlake services up` "
-                f"does for the local cluster) or run without a reader role ({exc.pgerror})"
-            ) from exc
+        for statement in statements:
+            cur.execute(sql.SQL(statement).format(schema=schema, reader=reader))
 
 
 __all__ = ["MIGRATIONS_DIR", "Migration", "MigrationError", "apply_migrations",
-           "applied_versions", "list_migrations"]
+           "applied_versions", "list_migrations", "migrate"]

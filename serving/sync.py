@@ -22,6 +22,7 @@ from psycopg2.extras import Json
 
 from serving import frames
 from serving.db import RetryPolicy, connect, run_with_retry
+from serving.policies import KEEP_EXISTING, REPLACE, Upsert
 from serving.tables import LEDGER_TABLE, SCHEMA, TABLE_COLUMNS, TABLE_KEYS, TABLES, TableSpec
 
 log = logging.getLogger("fleetlake.serving")
@@ -29,8 +30,8 @@ log = logging.getLogger("fleetlake.serving")
 # First key of pg_advisory_xact_lock(int, int); the second is hashtext(app_id).
 LEDGER_LOCK_CLASS = 0x666C6B73
 
-__all__ = ["LEDGER_LOCK_CLASS", "RetryPolicy", "SyncError", "TABLE_COLUMNS", "TABLE_KEYS",
-           "sync_batch"]
+__all__ = ["KEEP_EXISTING", "LEDGER_LOCK_CLASS", "REPLACE", "RetryPolicy", "SyncError",
+           "TABLE_COLUMNS", "TABLE_KEYS", "Upsert", "sync_batch"]
 
 
 class SyncError(RuntimeError):
@@ -46,23 +47,27 @@ class _TableBatch:
     delete_rows: int
     upsert_csv: bytes | None
     upsert_rows: int
+    upsert: Upsert = REPLACE
 
 
 def sync_batch(dsn: str, app_id: str, batch_id: int, upserts: Mapping[str, Any],
-               deletes: Mapping[str, Any], retry: RetryPolicy | None = None) -> bool:
+               deletes: Mapping[str, Any], retry: RetryPolicy | None = None,
+               policies: Mapping[str, Upsert] | None = None) -> bool:
     """Apply one batch of deletes then upserts per gold table; False if the ledger had it already.
 
     `upserts`/`deletes` map a gold table name to a Spark, pandas or Arrow table (deletes: key
-    columns only). Each is collected once, before connecting. Transient PostgreSQL failures are
-    retried with `retry` (default: forever, logging one line per attempt).
+    columns only). Each is collected once, before connecting. `policies` maps a table name to
+    its `Upsert` (default REPLACE). Transient PostgreSQL failures are retried with `retry`
+    (default: forever, logging one line per attempt).
     """
-    batches = _prepare(upserts, deletes)
+    batches = _prepare(upserts, deletes, policies or {})
     policy = retry if retry is not None else RetryPolicy()
     return run_with_retry(dsn, policy, lambda: _apply(dsn, app_id, batch_id, batches))
 
 
-def _prepare(upserts: Mapping[str, Any], deletes: Mapping[str, Any]) -> list[_TableBatch]:
-    unknown = sorted((set(upserts) | set(deletes)) - set(TABLES))
+def _prepare(upserts: Mapping[str, Any], deletes: Mapping[str, Any],
+             policies: Mapping[str, Upsert]) -> list[_TableBatch]:
+    unknown = sorted((set(upserts) | set(deletes) | set(policies)) - set(TABLES))
     if unknown:
         raise ValueError(f"unknown gold table(s) {unknown}; known: {sorted(TABLES)}")
     batches = []
@@ -74,7 +79,8 @@ def _prepare(upserts: Mapping[str, Any], deletes: Mapping[str, Any]) -> list[_Ta
         if upsert_table is not None:
             frames.check_unique_keys(spec, upsert_table)
         batches.append(_TableBatch(spec, _csv(delete_table), _rows(delete_table),
-                                   _csv(upsert_table), _rows(upsert_table)))
+                                   _csv(upsert_table), _rows(upsert_table),
+                                   policies.get(name, REPLACE)))
     return batches
 
 
@@ -129,7 +135,7 @@ def _already_applied(cur: extensions.cursor, app_id: str, batch_id: int) -> bool
 def _apply_table(cur: extensions.cursor, batch: _TableBatch) -> dict[str, int]:
     """Deletes then upserts of one table; returns input and affected row counts for the ledger."""
     deleted = _delete(cur, batch.spec, batch.delete_csv) if batch.delete_csv else 0
-    written = _upsert(cur, batch.spec, batch.upsert_csv) if batch.upsert_csv else 0
+    written = _upsert(cur, batch.spec, batch.upsert_csv, batch.upsert) if batch.upsert_csv else 0
     return {"deletes": batch.delete_rows, "deleted": deleted,
             "upserts": batch.upsert_rows, "written": written}
 
@@ -158,21 +164,26 @@ def _delete(cur: extensions.cursor, spec: TableSpec, payload: bytes) -> int:
     return cur.rowcount
 
 
-def _upsert(cur: extensions.cursor, spec: TableSpec, payload: bytes) -> int:
-    """COPY into a staging copy of the table, then one INSERT ... ON CONFLICT DO UPDATE."""
+def _upsert(cur: extensions.cursor, spec: TableSpec, payload: bytes, upsert: Upsert) -> int:
+    """COPY into a staging copy of the table, then one INSERT ... ON CONFLICT."""
     target, stage = sql.Identifier(SCHEMA, spec.name), sql.Identifier(f"_stage_{spec.name}")
     columns = _identifiers(spec.column_names)
     cur.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, target))
     _copy(cur, stage, spec.column_names, payload)
+    insert = sql.SQL("INSERT INTO {target} AS t ({columns}) SELECT {columns} FROM {stage} "
+                     "ON CONFLICT ({keys}) ").format(target=target, columns=columns, stage=stage,
+                                                    keys=_identifiers(spec.keys))
+    if not upsert.update:
+        cur.execute(insert + sql.SQL("DO NOTHING"))
+        return cur.rowcount
     values = spec.value_columns
     assignments = sql.SQL(", ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in values)
     current = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values)
     incoming = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in values)
-    cur.execute(sql.SQL(
-        "INSERT INTO {target} AS t ({columns}) SELECT {columns} FROM {stage} "
-        "ON CONFLICT ({keys}) DO UPDATE SET {assignments} "
-        "WHERE ({current}) IS DISTINCT FROM ({incoming})"  # unchanged rows: no new row version
-    ).format(target=target, columns=columns, stage=stage, keys=_identifiers(spec.keys),
-             assignments=assignments, current=current, incoming=incoming))
+    # unchanged rows: no new row version
+    condition = sql.SQL("({}) IS DISTINCT FROM ({})").format(current, incoming)
+    if upsert.only_if:
+        condition = condition + sql.SQL(" AND ({})").format(sql.SQL(upsert.only_if))
+    cur.execute(insert + sql.SQL("DO UPDATE SET {} WHERE {}").format(assignments, condition))
     return cur.rowcount

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 SCHEMA = "gold"
 LEDGER_TABLE = "sync_ledger"
+PROGRESS_TABLE = "pipeline_progress"
 MIGRATIONS_TABLE = "schema_migrations"
 
 
@@ -51,7 +52,8 @@ TABLES: dict[str, TableSpec] = {
             (("car_id", "text"), ("window_start", "timestamptz"), ("events", "bigint"),
              ("avg_speed_kmph", "double precision"), ("max_speed_kmph", "double precision"),
              ("max_engine_temp_c", "double precision"), ("min_fuel_level", "double precision"),
-             ("alerts", "bigint")),
+             ("alerts", "bigint"), ("speed_sum_kmph", "numeric"))
+            + tuple((f"{kind}_alerts", "bigint") for kind in _ALERT_TYPES),
             ("car_id", "window_start")),
         TableSpec(
             "fleet_minute_kpis",

@@ -85,9 +85,10 @@ def _bind(value: Column, fn) -> Column:
 def _exact_status(field: Column) -> Column:
     """OK, ABSENT or WRONG_TYPE from a field's JSON type (as named by schema_of_variant)."""
     json_type, kind = field["type"], field["kind"]
-    is_finite = F.coalesce(F.abs(field["number"]) != F.lit(_INF), F.lit(False))
+    # A number too large for a double (1e400) is still a number (DOUBLE, +-Infinity): the
+    # range rules judge it (OUT_OF_RANGE), not the type check.
     is_allowed = (F.when(kind == R.STRING, json_type.rlike(_VARIANT_TYPES[R.STRING]))
-                  .when(kind == R.NUMBER, json_type.rlike(_VARIANT_TYPES[R.NUMBER]) & is_finite)
+                  .when(kind == R.NUMBER, json_type.rlike(_VARIANT_TYPES[R.NUMBER]))
                   .otherwise(json_type.rlike(_VARIANT_TYPES[R.STRING_OR_INTEGER])))
     is_absent = json_type.isNull() | json_type.isin("VOID", "NULL")
     return F.when(is_absent, ABSENT).when(is_allowed, OK).otherwise(WRONG_TYPE)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from infra.settings import ValidationRules
 
-# --- reason codes (DESIGN.md "Validation -> silver or quarantine") ------------------------------
+# --- reason codes (docs/contracts.md "Validation: silver or quarantine") ----------------------
 MALFORMED_JSON = "MALFORMED_JSON"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 BAD_TIMESTAMP = "BAD_TIMESTAMP"
@@ -35,7 +35,7 @@ def out_of_range(name: str) -> str:
 
 # --- JSON types a field may have ----------------------------------------------------------------
 STRING = "string"  # a JSON string
-NUMBER = "number"  # a JSON number that fits a finite double (1e400 is a TYPE_MISMATCH)
+NUMBER = "number"  # a JSON number (1e400 reads as Infinity: a number, out of any range)
 STRING_OR_INTEGER = "string_or_integer"  # a JSON string or an integral JSON number (ids)
 
 

@@ -1,4 +1,4 @@
-"""Silver table contracts (DESIGN.md "Tables"): validated events, quarantine, and the in-between."""
+"""Silver table contracts (docs/contracts.md "Tables"): validated events, quarantine, and the in-between."""
 from pyspark.sql import types as T
 
 SILVER_SCHEMA = T.StructType([
@@ -28,12 +28,20 @@ QUARANTINE_SCHEMA = T.StructType([
     T.StructField("quarantined_at", T.TimestampType()),
 ])
 
-# One row per bronze row: the silver columns (null where not derivable), the raw value and the
-# sorted reason codes (empty array = valid).
+# One row per bronze row: the silver columns (null where not derivable), the raw value, the
+# sorted reason codes (empty array = valid) and when the pipeline landed the row (bronze's
+# ingested_at: the micro-batch that read it, which orders copies of an event; silver/dedup.py).
 VALIDATED_SCHEMA = T.StructType(list(SILVER_SCHEMA.fields) + [
     T.StructField("value", T.BinaryType()),
     T.StructField("reasons", T.ArrayType(T.StringType())),
+    T.StructField("ingested_at", T.TimestampType()),
+])
+
+# A valid row before de-duplication: the silver columns and when it landed.
+CANDIDATE_SCHEMA = T.StructType(list(SILVER_SCHEMA.fields) + [
+    T.StructField("ingested_at", T.TimestampType()),
 ])
 
 SILVER_COLUMNS = tuple(SILVER_SCHEMA.fieldNames())
 QUARANTINE_COLUMNS = tuple(QUARANTINE_SCHEMA.fieldNames())
+CANDIDATE_COLUMNS = tuple(CANDIDATE_SCHEMA.fieldNames())

@@ -1,19 +1,22 @@
 """Validation: each bronze row -> one validated row (silver columns + sorted reason codes).
 
-Shape (DESIGN.md "Facts about Spark 4.2 JSON parsing"): every row is parsed once with
+Shape (docs/validation.md, measured on Spark 4.2): every row is parsed once with
 `from_json`; only rows that are not plainly clean are parsed again as VARIANT, under
 `F.when(_diag, try_parse_json(...))`, so clean rows never pay for it (silver/diagnose.py).
 No UDFs; every function used is total (`try_*`), so no input can raise, ANSI mode or not.
 Deterministic: it reads only the bronze row (never the clock).
 
-Decisions beyond DESIGN.md:
-- A number that does not fit a finite double (`1e400`) is `TYPE_MISMATCH:<field>` for every
-  numeric field (no OUT_OF_RANGE on top). Numbers longer than 1000 digits and nesting deeper
-  than 1000 levels exceed the JSON parser's limits: MALFORMED_JSON.
+Decisions (docs/contracts.md states them for users):
+- A number too large for a double (`1e400`) is a number: it reads as +-Infinity, so it is
+  `OUT_OF_RANGE:<field>` for a ranged field and an invalid GPS fix for latitude/longitude.
+  Numbers longer than 1000 digits and nesting deeper than 1000 levels exceed the JSON parser's
+  limits: MALFORMED_JSON.
 - A field of the wrong type gets only TYPE_MISMATCH (no BAD_TIMESTAMP / OUT_OF_RANGE for it).
 - MALFORMED_JSON rows carry no field reasons (there are no fields); PAYLOAD_TOO_LARGE still
-  applies. Text after the closing `}` (other than whitespace) is MALFORMED_JSON. Duplicate keys
-  are MALFORMED_JSON when the row is diagnosed for another reason (from_json keeps the last).
+  applies. Text after the closing `}` (other than whitespace) is MALFORMED_JSON.
+- A repeated key is never flagged: both parses keep its last value (from_json does; the VARIANT
+  parse does with `spark.sql.variant.allowDuplicateKeys`, which infra/spark.py sets), so the same
+  bytes get the same verdict whether or not the row is diagnosed.
 - `trip_id` may be a string or an integral number (kept as its text); `car_id` of only spaces is
   missing; an empty `event_id` is replaced by the derived one.
 """
@@ -27,13 +30,13 @@ from pyspark.sql import Column, DataFrame, functions as F, types as T
 from infra.settings import ValidationRules
 from silver import rules as R
 from silver.diagnose import ABSENT, JSON_OPTIONS, PARSE_SCHEMA, diagnose
-from silver.schema import QUARANTINE_SCHEMA, SILVER_SCHEMA, VALIDATED_SCHEMA
+from silver.schema import CANDIDATE_SCHEMA, QUARANTINE_SCHEMA, VALIDATED_SCHEMA
 
 _JSON_WHITESPACE = " \t\r\n"
 _FIELD_INDEX = {rule.name: i for i, rule in enumerate(R.FIELDS)}
 
 
-def _parse(bronze_df: DataFrame) -> DataFrame:
+def _parse(bronze_df: DataFrame, keep: tuple[str, ...]) -> DataFrame:
     """Per bronze row: byte size, UTF-8 and closing-brace checks, from_json (`_p`)."""
     text = F.col("value").cast("string")
     # Last byte first (O(1) on binary); trimming whitespace scans the whole string.
@@ -41,7 +44,7 @@ def _parse(bronze_df: DataFrame) -> DataFrame:
     trimmed = F.expr(f"trim(TRAILING '{_JSON_WHITESPACE}' FROM CAST(value AS STRING))")
     closed = F.when(ends_with_brace, F.lit(True)).otherwise(trimmed.endswith("}"))
     return bronze_df.select(
-        "value", "topic", "partition", "offset", "kafka_timestamp",
+        *keep, "value", "topic", "partition", "offset", "kafka_timestamp", "ingested_at",
         text.alias("_text"),
         F.coalesce(F.octet_length("value"), F.lit(0)).alias("_bytes"),
         F.coalesce(F.is_valid_utf8(text), F.lit(False)).alias("_utf8"),
@@ -132,7 +135,7 @@ def _event_id() -> Column:
     return F.when(given != "", given).otherwise(derived)
 
 
-def _judge(df: DataFrame, rules: ValidationRules) -> DataFrame:
+def _judge(df: DataFrame, rules: ValidationRules, keep: tuple[str, ...]) -> DataFrame:
     """Reasons and silver columns from either parse; the output contract is VALIDATED_SCHEMA."""
     diag = F.col("_diag")
     is_object = F.when(diag, F.coalesce(F.col("_slow")["is_object"], F.lit(False))).otherwise(True)
@@ -146,18 +149,20 @@ def _judge(df: DataFrame, rules: ValidationRules) -> DataFrame:
         "engine_temp_c": _value("engine_temp_c"), "latitude": _value("latitude"),
         "longitude": _value("longitude"), "gps_valid": _gps_valid(),
     }
-    return judged.select([outputs.get(f.name, F.col(f.name)).cast(f.dataType).alias(f.name)
-                          for f in VALIDATED_SCHEMA.fields])
+    return judged.select(*[outputs.get(f.name, F.col(f.name)).cast(f.dataType).alias(f.name)
+                           for f in VALIDATED_SCHEMA.fields], *keep)
 
 
-def validate(bronze_df: DataFrame, rules: ValidationRules) -> DataFrame:
-    """One row per bronze row (VALIDATED_SCHEMA): silver columns, raw value, sorted reasons."""
-    return _judge(diagnose(_parse(bronze_df)), rules)
+def validate(bronze_df: DataFrame, rules: ValidationRules,
+             keep: tuple[str, ...] = ()) -> DataFrame:
+    """One row per bronze row (VALIDATED_SCHEMA, then the `keep` columns of bronze as they are):
+    silver columns, raw value, sorted reasons, ingested_at."""
+    return _judge(diagnose(_parse(bronze_df, keep)), rules, keep)
 
 
 def valid_rows(validated: DataFrame) -> DataFrame:
-    """The rows without reasons, one per bronze row, as SILVER_SCHEMA."""
-    return validated.where(F.size("reasons") == 0).select(*SILVER_SCHEMA.fieldNames())
+    """The rows without reasons, one per bronze row, as CANDIDATE_SCHEMA (see silver/dedup.py)."""
+    return validated.where(F.size("reasons") == 0).select(*CANDIDATE_SCHEMA.fieldNames())
 
 
 def quarantine_rows(validated: DataFrame, quarantined_at: Column) -> DataFrame:

@@ -1,6 +1,6 @@
 """Expected gold rows computed in plain Python from the literal events a test sends.
 
-An independent reference (no project code) for the contract of DESIGN.md with the default
+An independent reference (no project code) for the contract of docs/contracts.md with the default
 thresholds and the threshold rules only (the tests using it disable the stateful rules): every
 matching rule fires, one-minute windows on event_ts (UTC), KPIs per (car, minute) and per
 minute, the latest reading per car by (event_ts, Kafka timestamp, event_id). Averages are exact
@@ -85,6 +85,11 @@ def minute(ts: dt.datetime) -> dt.datetime:
     return ts.replace(second=0, microsecond=0)
 
 
+def _exact_sum(speeds: list[float]) -> Decimal:
+    """The sum as gold stores it: each reading rounded to 9 decimals, summed exactly."""
+    return sum((Decimal(repr(s)).quantize(Decimal("1e-9")) for s in speeds), Decimal(0))
+
+
 def _average(speeds: list[float]) -> float:
     return float(sum(Decimal(repr(s)) for s in speeds) / len(speeds))
 
@@ -97,9 +102,11 @@ def device_minute_kpis(readings: list[Reading]) -> list[tuple]:
     fired = defaultdict(int)
     for a in alerts(readings):
         fired[(a[2], minute(a[3]))] += 1
+        fired[(a[2], minute(a[3]), a[4])] += 1
     return sorted_rows([
         (car, start, len(rs), _average([r.speed for r in rs]), max(r.speed for r in rs),
-         max(r.temp for r in rs), min(r.fuel for r in rs), fired[(car, start)])
+         max(r.temp for r in rs), min(r.fuel for r in rs), fired[(car, start)],
+         _exact_sum([r.speed for r in rs]), *[fired[(car, start, kind)] for kind in ALERT_TYPES])
         for (car, start), rs in groups.items()])
 
 

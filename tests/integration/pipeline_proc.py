@@ -16,7 +16,8 @@ from pathlib import Path
 
 from infra.settings import Settings
 
-BATCH_DONE = re.compile(r"fleetlake\.sink batch (\d+): ")
+# A gold batch with rows, synced to PostgreSQL (fleetlake/gold_query.py logs it last).
+BATCH_DONE = re.compile(r"fleetlake\.gold batch (\d+): \d+ in, ")
 
 
 def pipeline_env(settings: Settings, config_path: Path) -> dict[str, str]:

@@ -74,3 +74,13 @@ def test_status_json_contract(tmp_path):
     status = json.loads(result.stdout)
     assert {"kafka_bootstrap", "pg_dsn", "lake_root"} <= status.keys()
     assert status["lake_root"] == str(tmp_path / "lake")
+
+
+def test_a_lake_of_the_single_query_version_is_refused(tmp_path, base_settings):
+    # fleetlake 0.1 kept one checkpoint; starting the hot query on it would re-read the topic
+    (tmp_path / "lake" / "_checkpoints" / "fleetlake_medallion" / "offsets").mkdir(parents=True)
+    result = run_cli(["pipeline", "run", "--available-now", "--no-services"], {
+        "FLEETLAKE_KAFKA_BOOTSTRAP": base_settings.effective_kafka_bootstrap,
+        "FLEETLAKE_PG_DSN": base_settings.effective_pg_dsn}, tmp_path)
+    assert_one_line_error(result, "written by fleetlake 0.1", "FLEETLAKE_LAKE_ROOT")
+    assert not (tmp_path / "lake" / "_checkpoints" / "fleetlake_hot").exists()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 from kafka import KafkaProducer
 
-from fleetlake.runner import await_query, prepare, start_query
+from fleetlake.runner import prepare, run_available_now
 
 from .expected_gold import expected_gold, reading
 from .lake_equality import assert_pg_mirrors_delta, difference
@@ -72,7 +73,7 @@ def run_and_check(spark, settings, events: list[dict], kafka_ms: int,
     """Produce `events`, run the pipeline; assert gold (Delta and PostgreSQL) is as expected."""
     produce(settings, events, kafka_ms)
     sent += [reading(event, kafka_ms) for event in events]
-    await_query(start_query(spark, settings, available_now=True))
+    run_available_now(spark, settings)
     gold = assert_pg_mirrors_delta(spark, settings)
     for name, rows in expected_gold(sent).items():
         assert gold[name] == rows, f"gold.{name}: {difference(rows, gold[name])}"
@@ -101,15 +102,17 @@ def test_events_hours_late_correct_old_windows_in_delta_and_postgres(spark, thre
         (at(10, 0), 3, 6, 80.0, 4, 1, 1, 2, 0, *zeros),
         (at(10, 1), 2, 2, 70.0, 2, 0, 1, 0, 1, *zeros),
         (at(10, 2), 1, 1, 30.0, 0, 0, 0, 0, 0, *zeros)]
-    # (car, window_start, events, avg, max speed, max engine temp, min fuel, alerts)
+    # (car, window_start, events, avg, max speed, max engine temp, min fuel, alerts, speed sum,
+    #  overspeed, overheat, low_fuel, gps_invalid, then the four stateful alert counts)
     assert [r for r in old_windows(after, "device_minute_kpis") if r[0] == "A"] == [
-        ("A", at(10, 0), 2, 125.0, 150.0, 115.0, 8.0, 3),
-        ("A", at(10, 1), 1, 40.0, 40.0, 90.0, 50.0, 1),
-        ("A", at(10, 2), 1, 30.0, 30.0, 90.0, 50.0, 0)]
+        ("A", at(10, 0), 2, 125.0, 150.0, 115.0, 8.0, 3, Decimal(250), 1, 1, 1, 0, *zeros),
+        ("A", at(10, 1), 1, 40.0, 40.0, 90.0, 50.0, 1, Decimal(40), 0, 0, 0, 1, *zeros),
+        ("A", at(10, 2), 1, 30.0, 30.0, 90.0, 50.0, 0, Decimal(30), 0, 0, 0, 0, *zeros)]
     # other cars' old windows and A's recent windows are unchanged
     unchanged = [r for r in before["device_minute_kpis"] if r[0] != "A" or r[1] >= at(11, 0)]
     assert set(unchanged) <= set(after["device_minute_kpis"])
     assert [r[:2] for r in after["device_latest"]] == [("A", "a3"), ("B", "b5"), ("C", "c2")]
-    assert [r[1:2] + r[3:7] for r in after["dq_batch_metrics"]] == [
-        (0, 9, 9, 0, 0), (1, 5, 5, 0, 0)]
+    # one row per gold batch (ids are the gold query's: an empty first batch is skipped)
+    assert [r[3:7] for r in after["dq_batch_metrics"]] == [(9, 9, 0, 0), (5, 5, 0, 0)]
+    assert after["dq_batch_metrics"][0][1] < after["dq_batch_metrics"][1][1]
     assert [r[7] for r in after["dq_batch_metrics"]] == [(), ()]

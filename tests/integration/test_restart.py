@@ -13,7 +13,7 @@ import time
 import pytest
 from kafka import KafkaProducer
 
-from fleetlake.runner import await_query, prepare, start_query
+from fleetlake.runner import prepare, run_available_now
 
 from .lake_equality import assert_pg_mirrors_delta
 from .pipeline_proc import pipeline_env
@@ -53,22 +53,24 @@ def produce(settings, messages) -> None:
 
 
 def kill_mid_stream(env: dict[str, str], after_batches: int) -> None:
-    """Start the pipeline, wait for `after_batches` finished batches, then SIGKILL it all."""
+    """Start the pipeline, wait for `after_batches` finished batches of each query (gold's with
+    rows), then SIGKILL it all."""
     proc = subprocess.Popen([sys.executable, "-m", "fleetlake.cli", "pipeline", "run",
                              "--no-services"], env=env, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    seen, deadline = 0, time.monotonic() + 300
+    seen = {"fleetlake.hot batch": 0, "fleetlake.gold batch": 0}
+    deadline = time.monotonic() + 300
     try:
         for line in proc.stderr:
-            if "fleetlake.sink batch" in line:
-                seen += 1
-            if seen >= after_batches or time.monotonic() > deadline:
+            for marker in seen:
+                seen[marker] += marker in line and " in, " in line or "alerts," in line
+            if min(seen.values()) >= after_batches or time.monotonic() > deadline:
                 break
         time.sleep(0.7)  # land inside the next batch
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert seen >= after_batches, "the pipeline never finished a batch before the kill"
+    assert min(seen.values()) >= after_batches, f"too few batches before the kill: {seen}"
 
 
 def table_rows(spark, settings, layer, name, drop=()):
@@ -86,7 +88,7 @@ def test_kill_minus_nine_then_restart_equals_uninterrupted(spark, e2e_settings, 
     sent = workload(6000)
     produce(killed, sent)
 
-    kill_mid_stream(pipeline_env(killed, config), after_batches=2)
+    kill_mid_stream(pipeline_env(killed, config), after_batches=1)
     restart = subprocess.run([sys.executable, "-m", "fleetlake.cli", "pipeline", "run",
                               "--available-now", "--no-services"],
                              env=pipeline_env(killed, config), capture_output=True, text=True,
@@ -96,7 +98,7 @@ def test_kill_minus_nine_then_restart_equals_uninterrupted(spark, e2e_settings, 
     reference = dataclasses.replace(killed, lake_root=str(tmp_path / "reference"),
                                     pg_dsn=make_pg_database())
     prepare(spark, reference)
-    await_query(start_query(spark, reference, available_now=True))
+    run_available_now(spark, reference)
 
     assert table_rows(spark, killed, "bronze", "telemetry_raw", drop=["ingested_at"]) == \
         table_rows(spark, reference, "bronze", "telemetry_raw", drop=["ingested_at"])

@@ -10,15 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from psycopg2 import errors, extensions
 
-from serving.migrate import MigrationError, applied_versions, apply_migrations
-from serving.tables import TABLES
+from serving.migrate import MigrationError, applied_versions, apply_migrations, list_migrations
+from serving.tables import LEDGER_TABLE, PROGRESS_TABLE, TABLES
 
 from .lake_equality import pg_query
 
 pytestmark = pytest.mark.integration
 
 READER = os.environ.get("FLEETLAKE_TEST_PG_READER", "fleetlake_reader")
-PG_TYPES = {"timestamptz": "timestamp with time zone"}
+# how the catalog spells serving/tables.py types (0002 declares numeric(38, 9))
+PG_TYPES = {"timestamptz": "timestamp with time zone", "numeric": "numeric(38,9)"}
+VERSIONS = [m.version for m in list_migrations()]
+GOLD_TABLES = [*TABLES, LEDGER_TABLE, PROGRESS_TABLE, "dq_results"]  # 0003: dq report
 
 
 def _catalog(dsn: str) -> dict[str, list[tuple]]:
@@ -49,18 +52,18 @@ def _primary_key(dsn: str, table: str) -> list[str]:
 
 def test_migrations_apply_once_and_a_second_run_changes_nothing(fresh_pg_dsn):
     assert applied_versions(fresh_pg_dsn) == []
-    assert apply_migrations(fresh_pg_dsn, READER) == ["0001"]
+    assert apply_migrations(fresh_pg_dsn, READER) == VERSIONS
     before = _catalog(fresh_pg_dsn)
     assert apply_migrations(fresh_pg_dsn, READER) == []
     assert _catalog(fresh_pg_dsn) == before
-    assert applied_versions(fresh_pg_dsn) == ["0001"]
+    assert applied_versions(fresh_pg_dsn) == VERSIONS
 
 
 def test_concurrent_runs_do_not_race(fresh_pg_dsn):
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda _: apply_migrations(fresh_pg_dsn, READER), range(3)))
-    assert sorted(results) == [[], [], ["0001"]]
-    assert applied_versions(fresh_pg_dsn) == ["0001"]
+    assert sorted(results) == [[], [], VERSIONS]
+    assert applied_versions(fresh_pg_dsn) == VERSIONS
 
 
 def test_catalog_mirrors_the_table_specs_keys_and_dashboard_indexes(fresh_pg_dsn):
@@ -77,15 +80,19 @@ def test_catalog_mirrors_the_table_specs_keys_and_dashboard_indexes(fresh_pg_dsn
     definitions = {d.split(" USING btree ")[1] for t, d in _catalog(fresh_pg_dsn)["indexes"]
                    if "_pkey" not in d}
     assert definitions == {"(event_ts DESC)", "(car_id, event_ts DESC)",
-                           "(alert_type, event_ts DESC)", "(window_start)", "(processed_at)"}
+                           "(alert_type, event_ts DESC)", "(window_start)", "(processed_at)",
+                           "(query_name, batch_started_at DESC)",  # 0002: pipeline_progress
+                           "(run_at DESC)",  # 0003: dq_results, the newest report
+                           "(event_ts)"}  # 0005: device_latest, the dashboard's freshness
 
 
 def test_reader_role_can_select_but_never_write_or_create(fresh_pg_dsn):
     apply_migrations(fresh_pg_dsn, READER)
     reader_dsn = extensions.make_dsn(fresh_pg_dsn, user=READER)
-    for table in [*TABLES, "sync_ledger"]:
+    for table in GOLD_TABLES:
         assert pg_query(reader_dsn, f"SELECT count(*) FROM gold.{table}") == [(0,)]
-    assert pg_query(reader_dsn, "SELECT version FROM gold.schema_migrations") == [("0001",)]
+    assert pg_query(reader_dsn, "SELECT version FROM gold.schema_migrations ORDER BY 1") == [
+        (v,) for v in VERSIONS]
     forbidden = [
         "INSERT INTO gold.alerts (alert_id) VALUES ('x')",
         "UPDATE gold.device_latest SET speed_kmph = 0",
@@ -107,7 +114,7 @@ def test_grants_are_exactly_select(fresh_pg_dsn):
     apply_migrations(fresh_pg_dsn, READER)
     grants = _catalog(fresh_pg_dsn)["grants"]
     assert {g[2] for g in grants} == {"SELECT"}
-    assert {g[1] for g in grants} == {*TABLES, "sync_ledger", "schema_migrations"}
+    assert {g[1] for g in grants} == {*GOLD_TABLES, "schema_migrations"}
 
 
 def test_a_migration_changed_after_it_was_applied_is_refused(fresh_pg_dsn):
@@ -120,4 +127,4 @@ def test_a_migration_changed_after_it_was_applied_is_refused(fresh_pg_dsn):
 def test_an_unknown_reader_role_is_a_clear_error(fresh_pg_dsn):
     with pytest.raises(MigrationError, match="role 'no_such_reader_role' does not exist"):
         apply_migrations(fresh_pg_dsn, "no_such_reader_role")
-    assert applied_versions(fresh_pg_dsn) == ["0001"]
+    assert applied_versions(fresh_pg_dsn) == VERSIONS

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from decimal import Decimal
 
 import pandas as pd
 import pyarrow as pa
@@ -50,8 +51,9 @@ def _counts(deletes=0, deleted=0, upserts=0, written=0) -> dict[str, int]:
 
 def test_upserts_and_deletes_apply_exactly(gold_dsn):
     first = [_alert("a1"), _alert("a2"), _alert("a3")]
-    kpis = [("car-1", T0, 3, 50.0, 60.0, 90.0, 40.0, 0),
-            ("car-1", T1, 1, 10.0, 10.0, 80.0, 39.0, 1)]
+    # (..., alerts, speed_sum_kmph, one count per alert type in ALERT_TYPES order)
+    kpis = [("car-1", T0, 3, 50.0, 60.0, 90.0, 40.0, 0, Decimal("150"), *[0] * 8),
+            ("car-1", T1, 1, 10.0, 10.0, 80.0, 39.0, 1, Decimal("10"), 1, *[0] * 7)]
     upserts = {"alerts": _frame("alerts", first),
                "device_minute_kpis": _frame("device_minute_kpis", kpis)}
     assert sync_batch(gold_dsn, "app", 0, upserts, {})
@@ -75,8 +77,9 @@ def test_every_table_round_trips_nulls_timestamps_and_json_exactly(gold_dsn):
         "alerts": [("a1", "e1", "car-1", T0, "OVERSPEED", "MEDIUM", NASTY, 150.5, 140.0),
                    ("a2", None, "", None, "GPS_INVALID", "LOW", "", None, math.inf),
                    ("a3", "e3", "\\.", T1, "LOW_FUEL", "LOW", None, -0.5, 1e-300)],
-        "device_minute_kpis": [("car-1", T0, 5, 80.25, 120.0, 95.5, 12.5, 2),
-                               ("car-1", T1, 1, None, None, None, None, 0)],
+        "device_minute_kpis": [("car-1", T0, 5, 80.25, 120.0, 95.5, 12.5, 2,
+                                Decimal("401.250000001"), 1, 0, 0, 0, 0, 0, 0, 1),
+                               ("car-1", T1, 1, None, None, None, None, 0, None, *[0] * 8)],
         "fleet_minute_kpis": [(T0, 3, 10, 70.1, 4, 1, 1, 1, 1, 0, 0, 0, 0),
                               (T1, 0, 0, None, 0, 0, 0, 0, 0, 0, 0, 0, 0)],
         "device_latest": [("car-1", "e1", None, T0, 150.0, 9.5, 111.0, 24.7, 46.6, True, T1),

@@ -47,7 +47,7 @@ def test_a_late_reading_of_one_car_reads_only_that_cars_old_history(spark):
                           for m in (-2.0, -0.5, 0.5, 1.0, 2.0, 179.5, 180.5, 182.0)])
     new = rows(spark, [("a0.5", "a", 0.5), ("b180.5", "b", 180.5)])
     batch = batch_ranges(new, lookahead=MINUTE)
-    got = history_rows(silver, batch, lookback=MINUTE).select("event_id", "_in_range").collect()
+    got = history_rows(silver, batch, lookback=MINUTE).select("event_id", "_affected").collect()
     assert sorted(map(tuple, got)) == [
         ("a-0.5", False), ("a0.5", True), ("a1.0", True),
         ("b179.5", False), ("b180.5", True)]

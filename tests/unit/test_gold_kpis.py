@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from pyspark.sql import functions as F, types as T
 from pyspark.testing import assertDataFrameEqual
@@ -56,10 +57,13 @@ def frames(spark):
 
 def test_device_minute_kpis_per_car_and_minute(spark):
     silver, alerts = frames(spark)
+    #         overspeed, engine_overheat, low_fuel, gps_invalid, sustained, fuel_drop, jump, anomaly
+    a_t0 = (1, 0, 0, 0, 1, 0, 0, 0)
+    a_m1 = (0, 0, 0, 1, 0, 0, 0, 1)
     expected = spark.createDataFrame([
-        ("a", T0, 2, 70.0, 80.0, 95.0, 40.0, 2),
-        ("a", M1, 1, 100.0, 100.0, 91.0, 39.0, 2),
-        ("b", T0, 1, 50.0, 50.0, 88.0, 70.0, 0),
+        ("a", T0, 2, 70.0, 80.0, 95.0, 40.0, 2, Decimal("140"), *a_t0),
+        ("a", M1, 1, 100.0, 100.0, 91.0, 39.0, 2, Decimal("100"), *a_m1),
+        ("b", T0, 1, 50.0, 50.0, 88.0, 70.0, 0, Decimal("50"), *(0,) * 8),
     ], DEVICE_MINUTE_KPIS_SCHEMA)
     assertDataFrameEqual(device_minute_kpis(silver, alerts), expected)
 

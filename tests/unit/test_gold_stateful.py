@@ -238,7 +238,7 @@ def test_car_modes_say_when_recent_history_is_enough(spark):
                       rules)
     expected = {"ok": (False, False), "few": (False, True), "no-rise": (False, True),
                 "no-fix": (False, True), "late": (True, True), "rise": (False, False)}
-    assert {r.car_id: (r._late, r._full) for r in modes.collect()} == expected
+    assert {r.car_id: (r._has_late, r._needs_lookback) for r in modes.collect()} == expected
     first_new = {r.car_id: r._first_new_ts for r in modes.select(
         "car_id", F.unix_micros("_first_new_ts").alias("_first_new_ts")).collect()}
     assert first_new["late"] == 5_000_000 + int(T0.timestamp() * 1_000_000)

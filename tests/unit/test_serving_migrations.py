@@ -21,13 +21,19 @@ def test_shipped_migrations_are_ordered_and_start_with_the_gold_schema():
     assert all(len(m.checksum) == 64 for m in migrations)
 
 
-def test_first_migration_declares_every_table_column_and_key():
-    text = list_migrations()[0].sql
+def test_migrations_declare_every_table_column_in_order():
+    """0001 creates each table; later migrations only add columns at the end (ALTER ... ADD)."""
+    migrations = list_migrations()
+    text = migrations[0].sql
     for name, spec in TABLES.items():
         body = re.search(rf"CREATE TABLE gold\.{name} \((.*?)\n\);", text, re.S)
         assert body, name
         declared = [line.split()[0] for line in body.group(1).strip().splitlines()
                     if not line.strip().startswith("PRIMARY KEY")]
+        for later in migrations[1:]:
+            altered = re.search(rf"ALTER TABLE gold\.{name}\s+(.*?);", later.sql, re.S)
+            if altered:
+                declared += re.findall(r"ADD COLUMN (\w+)", altered.group(1))
         assert declared == list(spec.column_names), name
     assert "CREATE TABLE gold.sync_ledger" in text
 
@@ -61,7 +67,8 @@ def test_unreachable_postgres_fails_fast_by_default():
 def test_table_specs_mirror_the_gold_delta_schemas():
     pg_type = {T.StringType(): "text", T.TimestampType(): "timestamptz",
                T.DoubleType(): "double precision", T.LongType(): "bigint",
-               T.BooleanType(): "boolean", T.MapType(T.StringType(), T.LongType()): "jsonb"}
+               T.BooleanType(): "boolean", T.MapType(T.StringType(), T.LongType()): "jsonb",
+               T.DecimalType(38, 9): "numeric"}
     assert set(TABLES) == set(GOLD_SCHEMAS)
     for name, schema in GOLD_SCHEMAS.items():
         expected = tuple((f.name, pg_type[f.dataType]) for f in schema.fields)

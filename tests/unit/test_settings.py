@@ -1,9 +1,12 @@
 """Settings: defaults <- TOML <- environment, and one clear error for bad config."""
 from __future__ import annotations
 
+import dataclasses
+import tomllib
+
 import pytest
 
-from infra.settings import ConfigError, load_settings
+from infra.settings import PROJECT_ROOT, ConfigError, Settings, as_dict, load_settings
 
 
 def test_defaults_follow_the_contract(tmp_path):
@@ -47,3 +50,22 @@ def test_bad_config_is_one_clear_error(tmp_path, text, message):
 def test_missing_config_file_names_the_fix(tmp_path):
     with pytest.raises(ConfigError, match="not found: fix FLEETLAKE_CONFIG"):
         load_settings(env={"FLEETLAKE_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_the_example_config_lists_every_setting_with_its_default():
+    example = PROJECT_ROOT / "fleetlake.example.toml"
+    with open(example, "rb") as fh:
+        listed = tomllib.load(fh)
+    defaults = as_dict(Settings())
+    for section, values in defaults.items():
+        if isinstance(values, dict):
+            # paths in the checkout: commented out in the example
+            values.pop("home", None)
+            values.pop("reports_dir", None)
+            assert set(listed[section]) == set(values), section
+            for key, value in listed[section].items():
+                assert value == values[key], f"{section}.{key}"
+        elif values is not None and section not in ("lake_root", "config_path"):
+            assert listed[section] == values, section
+    assert load_settings(env={}, config_path=str(example)) == dataclasses.replace(
+        Settings(), config_path=str(example))

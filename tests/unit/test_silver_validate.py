@@ -12,7 +12,7 @@ from pyspark.testing import assertDataFrameEqual
 from bronze.schema import BRONZE_SCHEMA
 from infra.settings import ValidationRules
 from silver.diagnose import diagnose
-from silver.schema import QUARANTINE_SCHEMA, SILVER_SCHEMA, VALIDATED_SCHEMA
+from silver.schema import CANDIDATE_SCHEMA, QUARANTINE_SCHEMA, VALIDATED_SCHEMA
 from silver.validate import _parse, quarantine_rows, valid_rows, validate
 
 UTC = dt.timezone.utc
@@ -92,8 +92,13 @@ CASES = [
     ("single quotes", b"{'car_id': 'car-1'}", ["MALFORMED_JSON"]),
     ("text after the object", event() + b" trailing", ["MALFORMED_JSON"]),
     ("nested 1500 deep", nested(1500), ["MALFORMED_JSON"]),
-    ("duplicate keys on a diagnosed row",
-     event(speed_kmph=Raw('"1", "speed_kmph": 2')), ["MALFORMED_JSON"]),
+    # a repeated key is never flagged: its last value counts, diagnosed or not
+    ("duplicate keys, the last one a number",
+     event(speed_kmph=Raw('"1", "speed_kmph": 2')), []),
+    ("duplicate keys, the last one a string",
+     event(speed_kmph=Raw('2, "speed_kmph": "1"')), [MISMATCH + "speed_kmph"]),
+    ("duplicate keys on a row diagnosed for another reason",
+     event(car_id=Raw('"car-1", "car_id": "car-2"'), fuel_level="x"), [MISMATCH + "fuel_level"]),
     ("2000-digit number", event(speed_kmph=Raw("9" * 2000)), ["MALFORMED_JSON"]),
     # PAYLOAD_TOO_LARGE
     ("64 KiB + 1", padded(65_537), ["PAYLOAD_TOO_LARGE"]),
@@ -125,9 +130,12 @@ CASES = [
     ("trip_id as boolean", event(trip_id=True), [MISMATCH + "trip_id"]),
     ("trip_id as fraction", event(trip_id=1.5), [MISMATCH + "trip_id"]),
     ("event_id as number", event(event_id=42), [MISMATCH + "event_id"]),
-    ("speed 1e400", event(speed_kmph=Raw("1e400")), [MISMATCH + "speed_kmph"]),
-    ("engine temp -1e400", event(engine_temp_c=Raw("-1e400")), [MISMATCH + "engine_temp_c"]),
-    ("latitude 1e400", event(latitude=Raw("1e400")), [MISMATCH + "latitude"]),
+    # OUT_OF_RANGE: a number too large for a double is a number, out of every range
+    ("speed 1e400", event(speed_kmph=Raw("1e400")), [RANGE + "speed_kmph"]),
+    ("engine temp -1e400", event(engine_temp_c=Raw("-1e400")), [RANGE + "engine_temp_c"]),
+    ("latitude 1e400: an invalid fix, not a reason", event(latitude=Raw("1e400")), []),
+    ("1e400 on a row diagnosed for another reason",
+     event(fuel_level=Raw("1e400"), car_id=42), [RANGE + "fuel_level", MISMATCH + "car_id"]),
     # BAD_TIMESTAMP
     ("timestamp text", event(event_timestamp="yesterday"), ["BAD_TIMESTAMP"]),
     ("timestamp empty", event(event_timestamp=""), ["BAD_TIMESTAMP"]),
@@ -166,7 +174,6 @@ CASES = [
      [MISSING + "car_id", "PAYLOAD_TOO_LARGE"]),
     ("blank car and bad ranges", event(car_id="", speed_kmph=-1, latitude="n"),
      [MISSING + "car_id", RANGE + "speed_kmph", MISMATCH + "latitude"]),
-    # documented limit: duplicate keys on an otherwise clean row are not detected
     ("duplicate keys on a clean row", event(car_id=Raw('"car-1", "car_id": "car-2"')), []),
 ]
 
@@ -218,7 +225,12 @@ def test_timestamp_forms_normalised_to_utc(spark):
                 silver_row("id-2", at + dt.timedelta(milliseconds=125), 2),
                 silver_row("id-3", at, 3),
                 silver_row("id-4", at, 4)]
-    assertDataFrameEqual(actual, spark.createDataFrame(expected, SILVER_SCHEMA))
+    assertDataFrameEqual(actual, spark.createDataFrame(landed(expected), CANDIDATE_SCHEMA))
+
+
+def landed(rows):
+    """Silver rows + the ingested_at of the test's bronze rows (the Kafka timestamp)."""
+    return [(*row, KAFKA_TS) for row in rows]
 
 
 def test_course_event_exact_row(spark):
@@ -227,7 +239,7 @@ def test_course_event_exact_row(spark):
                 62.13, 71.4, 88.9, 26.4207, 50.0888, True)
     event_id = derived_id("CAR_12", "TRIP_12_3", "2024-05-01 11:59:59")
     assertDataFrameEqual(actual, spark.createDataFrame(
-        [(event_id, *expected, "raw_telemetry", 0, 0, KAFKA_TS)], SILVER_SCHEMA))
+        landed([(event_id, *expected, "raw_telemetry", 0, 0, KAFKA_TS)]), CANDIDATE_SCHEMA))
 
 
 def test_event_ids(spark):
@@ -291,7 +303,7 @@ def test_clean_events_take_the_fast_path(spark):
     values = [event(), event(COURSE), event(trip_id=7), event(event_id="e-1"),
               event(speed_kmph=-5), event(event_timestamp="2024-05-01T11:00:00Z"),
               event(car_id="")]
-    diagnosed = diagnose(_parse(bronze(spark, values))).select("_diag").collect()
+    diagnosed = diagnose(_parse(bronze(spark, values), ())).select("_diag").collect()
     assert [row["_diag"] for row in diagnosed] == [False] * len(values)
 
 

@@ -1,0 +1,4 @@
+"""Page entry point (see dashboard/views/car.py)."""
+from dashboard.views import car
+
+car.page()

@@ -1,0 +1,155 @@
+"""The gold query: staging table -> de-duplication -> silver, quarantine, gold -> PostgreSQL.
+
+The stream reads the hot query's validated batches (silver/sink.py STAGING). Its plan carries,
+beside the staged rows, one marker row per event id seen for the first time: Spark's
+`dropDuplicates` on event_id, whose RocksDB state store is the de-duplication index. A batch
+costs O(its rows) whatever the size of silver, and the state is checkpointed with the query,
+so it survives restarts exactly. The marker says which event ids are new; which copy of a new
+event silver keeps is decided here, in batch, by silver.dedup.first_new_copies (the first landed,
+then by Kafka position), so it never depends on the order rows reach the state store.
+`batch_time` is the streaming batch timestamp from the offset log (the same when a batch is
+retried; infra/streaming.batch_timestamp): it stamps quarantine rows and the DQ row, which makes
+every write of a retried batch identical.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from gold.kpis import dq_batch_metrics_row
+from gold.sink import update_gold
+from infra.caching import CacheScope
+from infra.parallel import Background, JobCounter, timed
+from infra.settings import Settings
+from infra.streaming import batch_timestamp, read_query_id
+from serving.policies import LATEST_UNLESS_AHEAD
+from serving.sync import sync_batch
+from silver.dedup import first_new_copies
+from silver.schema import VALIDATED_SCHEMA
+from silver.sink import append_quarantine, append_silver, staging_path
+from silver.validate import quarantine_rows
+
+QUERY_NAME = "fleetlake_gold"
+HISTORY = 1000  # batches whose stats a sink keeps (tests, the bench)
+NEW_ID = "_new_id"  # a marker row: this event id was never seen before this batch
+_QUARANTINED = "__quarantined_rows__"
+log = logging.getLogger("fleetlake.gold")
+
+
+def gold_source(spark: SparkSession, settings: Settings) -> DataFrame:
+    """The streaming plan: staged rows (NEW_ID false) + one marker row per new event id."""
+    staged = spark.readStream.format("delta").load(staging_path(settings))
+    rows = staged.select(*VALIDATED_SCHEMA.fieldNames(), F.lit(False).alias(NEW_ID))
+    is_valid = (F.size("reasons") == 0) & F.col("event_id").isNotNull()
+    new_ids = staged.where(is_valid).select("event_id").dropDuplicates(["event_id"])
+    markers = new_ids.select(*[
+        (F.col(f.name) if f.name == "event_id" else F.lit(None).cast(f.dataType)).alias(f.name)
+        for f in VALIDATED_SCHEMA.fields], F.lit(True).alias(NEW_ID))
+    return rows.unionByName(markers)
+
+
+@dataclass
+class GoldBatchStats:
+    """Counts of one gold micro-batch (log line, tests)."""
+
+    batch_id: int
+    rows_in: int
+    valid_rows: int
+    quarantined_rows: int
+    duplicate_rows: int
+    seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)
+    jobs: int = 0  # Spark jobs the batch ran (the per-batch profile)
+    device_latest: pa.Table | None = None  # gold/device_latest after the batch (the next's start)
+
+
+def _batch_counts(staged: DataFrame) -> dict[str, int]:
+    """Reason code -> rows carrying it, plus the number of rows, of quarantined rows (under
+    _QUARANTINED) and of valid rows (under ""); one job."""
+    codes = F.explode(F.when(F.size("reasons") > 0, F.array_union(
+        F.col("reasons"), F.array(F.lit(_QUARANTINED)))).otherwise(F.array(F.lit(""))))
+    rows = (staged.select(codes.alias("code")).groupBy("code")
+            .agg(F.count(F.lit(1)).alias("n")).collect())
+    return {row["code"]: int(row["n"]) for row in rows}
+
+
+def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
+                       app_id: str, batch_time: datetime, may_be_retry: bool = True,
+                       latest_before: pa.Table | None = None) -> GoldBatchStats:
+    """Run one batch of staged rows through silver, quarantine, gold and PostgreSQL; safe to
+    call again with the same batch id (every write is idempotent per (app_id, batch_id)).
+    `may_be_retry=False` promises that no earlier attempt of this batch ran (gold/sink.py);
+    `latest_before` is the previous batch's `device_latest` (gold/sink.update_gold)."""
+    spark = batch_df.sparkSession
+    steps: dict[str, float] = {}
+    with CacheScope() as caches:
+        frame = caches.keep(batch_df)
+        staged = frame.where(~F.col(NEW_ID))
+        with timed(steps, "count", spark):
+            counts = _batch_counts(staged)
+        quarantined = counts.pop(_QUARANTINED, 0)
+        rows_in = quarantined + counts.pop("", 0)
+        if rows_in == 0:  # e.g. the source's first look at a still empty staging table
+            return GoldBatchStats(batch_id, 0, 0, 0, 0, steps=steps, device_latest=latest_before)
+        stamp = F.lit(batch_time).cast("timestamp")
+        with Background(steps, spark=spark) as background:
+            background.start("quarantine", lambda: append_quarantine(
+                quarantine_rows(staged, stamp), settings, app_id, batch_id, may_be_retry))
+            new = caches.keep(first_new_copies(frame, NEW_ID))
+            with timed(steps, "silver", spark):
+                kept = new.count()
+                append_silver(new, settings, app_id, batch_id, may_be_retry)
+            valid = rows_in - quarantined
+            dq_row = dq_batch_metrics_row(
+                spark, query_id=app_id, batch_id=batch_id, rows_in=rows_in, valid_rows=valid,
+                quarantined_rows=quarantined, duplicate_rows=valid - kept,
+                quarantine_reasons=counts, processed_at=batch_time)
+            with timed(steps, "gold", spark):
+                changes = update_gold(new, dq_row, settings, app_id, batch_id, caches, steps,
+                                      may_be_retry, latest_before)
+            with timed(steps, "postgres", spark):
+                sync_batch(settings.effective_pg_dsn, app_id, batch_id, changes.upserts,
+                           changes.deletes, policies={"device_latest": LATEST_UNLESS_AHEAD})
+    return GoldBatchStats(batch_id, rows_in, valid, quarantined, valid - kept, steps=steps,
+                          device_latest=changes.device_latest)
+
+
+@dataclass
+class GoldSink:
+    """Callable for `foreachBatch` of the gold query (named, top-level, idempotent)."""
+
+    settings: Settings
+    checkpoint: str
+    app_id: str | None = None  # the query id, read from the checkpoint at the first batch
+    history: deque[GoldBatchStats] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    latest: pa.Table | None = None  # gold/device_latest as the last batch left it
+
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        jobs = JobCounter(batch_df.sparkSession)
+        if self.app_id is None:
+            self.app_id = read_query_id(batch_df.sparkSession, self.checkpoint)
+        # a failed batch stops the query, so only the first batch of a process can be a retry
+        first = not self.history
+        batch_time = batch_timestamp(batch_df.sparkSession, self.checkpoint, batch_id)
+        stats = process_gold_batch(batch_df, batch_id, self.settings, self.app_id, batch_time,
+                                   may_be_retry=first,
+                                   latest_before=None if first else self.latest)
+        self.latest, stats.device_latest = stats.device_latest, None
+        stats.seconds = time.monotonic() - started
+        stats.jobs = jobs.count()
+        self.history.append(stats)
+        if stats.rows_in == 0:
+            log.info("batch %d: nothing new (%.1fs)", batch_id, stats.seconds)
+            return
+        log.info("batch %d: %d in, %d valid, %d quarantined, %d duplicates in %.1fs, %d jobs "
+                 "(%s)", batch_id, stats.rows_in, stats.valid_rows, stats.quarantined_rows,
+                 stats.duplicate_rows, stats.seconds, stats.jobs,
+                 " ".join(f"{k}={v:.1f}" for k, v in stats.steps.items()))
