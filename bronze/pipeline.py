@@ -1,8 +1,9 @@
 """Kafka records -> `bronze/telemetry_raw`: raw bytes + Kafka coordinates, append-only.
 
-Grain: one row per consumed Kafka record (topic, partition, offset), exactly once. Written by
-the hot query (fleetlake/hot.py); `ingested_at` is the time of the micro-batch that read the
-record, the same for every row of a batch and on a retry of it.
+Grain: one row per consumed Kafka record (topic, partition, offset), exactly once. Appended by
+the gold query (fleetlake/gold_query.py) from the staging table the hot query writes, so the hot
+path commits once per batch; `ingested_at` is the time of the hot micro-batch that read the
+record from Kafka, the same for every row of a batch and on a retry of it.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The gold query: staging table -> de-duplication -> silver, quarantine, gold -> PostgreSQL.
+"""The gold query: staging -> bronze; de-duplication -> silver, quarantine, gold -> PostgreSQL.
 
-The stream reads the hot query's validated batches (silver/sink.py STAGING). Its plan carries,
+The stream reads the hot query's validated batches (silver/sink.py STAGING), which carry every
+Kafka record as received: bronze is appended from them here, off the hot path. Its plan carries,
 beside the staged rows, one marker row per event id seen for the first time: Spark's
 `dropDuplicates` on event_id, whose RocksDB state store is the de-duplication index. A batch
 costs O(its rows) whatever the size of silver, and the state is checkpointed with the query,
@@ -24,15 +25,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gold.kpis import dq_batch_metrics_row
+from gold.carry import CarriedContext
 from gold.sink import update_gold
 from infra.caching import CacheScope
+from infra.local_frames import with_constant
 from infra.parallel import Background, JobCounter, timed
 from infra.settings import Settings
 from infra.streaming import batch_timestamp, read_query_id
 from serving.policies import LATEST_UNLESS_AHEAD
 from serving.sync import sync_batch
 from silver.dedup import first_new_copies
-from silver.schema import VALIDATED_SCHEMA
+from bronze.pipeline import append_bronze
+from bronze.schema import BRONZE_SCHEMA
+from silver.schema import STAGING_SCHEMA
 from silver.sink import append_quarantine, append_silver, staging_path
 from silver.validate import quarantine_rows
 
@@ -46,12 +51,12 @@ log = logging.getLogger("fleetlake.gold")
 def gold_source(spark: SparkSession, settings: Settings) -> DataFrame:
     """The streaming plan: staged rows (NEW_ID false) + one marker row per new event id."""
     staged = spark.readStream.format("delta").load(staging_path(settings))
-    rows = staged.select(*VALIDATED_SCHEMA.fieldNames(), F.lit(False).alias(NEW_ID))
+    rows = staged.select(*STAGING_SCHEMA.fieldNames(), F.lit(False).alias(NEW_ID))
     is_valid = (F.size("reasons") == 0) & F.col("event_id").isNotNull()
     new_ids = staged.where(is_valid).select("event_id").dropDuplicates(["event_id"])
     markers = new_ids.select(*[
         (F.col(f.name) if f.name == "event_id" else F.lit(None).cast(f.dataType)).alias(f.name)
-        for f in VALIDATED_SCHEMA.fields], F.lit(True).alias(NEW_ID))
+        for f in STAGING_SCHEMA.fields], F.lit(True).alias(NEW_ID))
     return rows.unionByName(markers)
 
 
@@ -68,6 +73,7 @@ class GoldBatchStats:
     steps: dict[str, float] = field(default_factory=dict)
     jobs: int = 0  # Spark jobs the batch ran (the per-batch profile)
     device_latest: pa.Table | None = None  # gold/device_latest after the batch (the next's start)
+    carried: CarriedContext | None = None  # the rows carried to the next batch (gold/carry.py)
 
 
 def _batch_counts(staged: DataFrame) -> dict[str, int]:
@@ -82,11 +88,13 @@ def _batch_counts(staged: DataFrame) -> dict[str, int]:
 
 def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
                        app_id: str, batch_time: datetime, may_be_retry: bool = True,
-                       latest_before: pa.Table | None = None) -> GoldBatchStats:
-    """Run one batch of staged rows through silver, quarantine, gold and PostgreSQL; safe to
-    call again with the same batch id (every write is idempotent per (app_id, batch_id)).
-    `may_be_retry=False` promises that no earlier attempt of this batch ran (gold/sink.py);
-    `latest_before` is the previous batch's `device_latest` (gold/sink.update_gold)."""
+                       latest_before: pa.Table | None = None,
+                       carried: CarriedContext | None = None) -> GoldBatchStats:
+    """Run one batch of staged rows through bronze, silver, quarantine, gold and PostgreSQL;
+    safe to call again with the same batch id (every write is idempotent per (app_id,
+    batch_id)). `may_be_retry=False` promises that no earlier attempt of this batch ran
+    (gold/sink.py); `latest_before` and `carried` are what the previous batch left
+    (gold/sink.update_gold)."""
     spark = batch_df.sparkSession
     steps: dict[str, float] = {}
     with CacheScope() as caches:
@@ -97,11 +105,15 @@ def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
         quarantined = counts.pop(_QUARANTINED, 0)
         rows_in = quarantined + counts.pop("", 0)
         if rows_in == 0:  # e.g. the source's first look at a still empty staging table
-            return GoldBatchStats(batch_id, 0, 0, 0, 0, steps=steps, device_latest=latest_before)
-        stamp = F.lit(batch_time).cast("timestamp")
+            return GoldBatchStats(batch_id, 0, 0, 0, 0, steps=steps, device_latest=latest_before,
+                                  carried=carried)
         with Background(steps, spark=spark) as background:
+            background.start("bronze", lambda: append_bronze(
+                staged.select(*BRONZE_SCHEMA.fieldNames()), settings, app_id, batch_id,
+                may_be_retry))
             background.start("quarantine", lambda: append_quarantine(
-                quarantine_rows(staged, stamp), settings, app_id, batch_id, may_be_retry))
+                quarantine_rows(with_constant(staged, "_landed", batch_time), F.col("_landed")),
+                settings, app_id, batch_id, may_be_retry))
             new = caches.keep(first_new_copies(frame, NEW_ID))
             with timed(steps, "silver", spark):
                 kept = new.count()
@@ -113,12 +125,12 @@ def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
                 quarantine_reasons=counts, processed_at=batch_time)
             with timed(steps, "gold", spark):
                 changes = update_gold(new, dq_row, settings, app_id, batch_id, caches, steps,
-                                      may_be_retry, latest_before)
+                                      may_be_retry, latest_before, carried)
             with timed(steps, "postgres", spark):
                 sync_batch(settings.effective_pg_dsn, app_id, batch_id, changes.upserts,
                            changes.deletes, policies={"device_latest": LATEST_UNLESS_AHEAD})
     return GoldBatchStats(batch_id, rows_in, valid, quarantined, valid - kept, steps=steps,
-                          device_latest=changes.device_latest)
+                          device_latest=changes.device_latest, carried=changes.carried)
 
 
 @dataclass
@@ -130,6 +142,7 @@ class GoldSink:
     app_id: str | None = None  # the query id, read from the checkpoint at the first batch
     history: deque[GoldBatchStats] = field(default_factory=lambda: deque(maxlen=HISTORY))
     latest: pa.Table | None = None  # gold/device_latest as the last batch left it
+    carried: CarriedContext | None = None  # the carried rows the last batch left
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -141,8 +154,10 @@ class GoldSink:
         batch_time = batch_timestamp(batch_df.sparkSession, self.checkpoint, batch_id)
         stats = process_gold_batch(batch_df, batch_id, self.settings, self.app_id, batch_time,
                                    may_be_retry=first,
-                                   latest_before=None if first else self.latest)
+                                   latest_before=None if first else self.latest,
+                                   carried=None if first else self.carried)
         self.latest, stats.device_latest = stats.device_latest, None
+        self.carried, stats.carried = stats.carried, None
         stats.seconds = time.monotonic() - started
         stats.jobs = jobs.count()
         self.history.append(stats)

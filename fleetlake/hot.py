@@ -1,11 +1,12 @@
 """The hot query's micro-batch: Kafka -> PostgreSQL first (threshold alerts, device_latest),
-then bronze and the staging table.
+then the staging table.
 
 The light path of docs/architecture.md. Per batch: one parse (`validate`, cached), two small
-collects for PostgreSQL, two appends; it never reads a Delta table. It needs no
+collects for PostgreSQL, one append (the staging table carries the raw record too: the gold
+query writes bronze from it, off this path); it never reads a Delta table. It needs no
 de-duplication: an alert's id is (event_id, type) and device_latest is keyed by car, so a
 retransmission rewrites the same row (serving/policies.py). Every write is idempotent per
-(app_id, batch_id): Delta appends by their commit tags, PostgreSQL by the ledger and by
+(app_id, batch_id): the Delta append by its commit tag, PostgreSQL by the ledger and by
 policies that make a replayed row change nothing, so a retried batch writes nothing twice.
 """
 from __future__ import annotations
@@ -19,11 +20,11 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from bronze.pipeline import append_bronze, to_bronze
-from bronze.schema import BRONZE_SCHEMA
+from bronze.pipeline import to_bronze
 from gold.alerts import threshold_alerts
 from gold.kpis import device_latest
 from gold.schema import ALERTS_COLUMNS
+from infra.local_frames import with_constant
 from infra.parallel import Background, JobCounter, timed
 from infra.settings import Settings
 from infra.streaming import batch_timestamp, read_query_id
@@ -65,8 +66,8 @@ def hot_plan(kafka_df: DataFrame, settings: Settings) -> DataFrame:
 
     The hot query's streaming plan: built once when the query starts, so no batch pays for
     building validation's expressions again (measured: 2.5-3.5 s of Python per batch). The batch
-    time joins in the sink, after the cache: a literal inside validate's stage would make Spark
-    generate and compile that stage again every batch (infra/streaming.batch_timestamp)."""
+    time joins in the sink, as data (infra/local_frames.with_constant): a literal would make
+    Spark generate and compile new code every batch (infra/streaming.batch_timestamp)."""
     return validate(to_bronze(kafka_df, F.lit(None)), settings.validation, keep=("key",))
 
 
@@ -76,9 +77,8 @@ def process_hot_batch(validated_batch: DataFrame, batch_id: int, settings: Setti
     """Serve one micro-batch of `hot_plan` rows; safe to call again with the same batch id.
 
     `batch_time` (the streaming batch timestamp, infra/streaming.batch_timestamp) becomes every
-    row's `ingested_at`. PostgreSQL is served first; then the two appends run side by side on
-    driver threads (neither reads what the other writes), and the batch ends (its offsets
-    commit) once both are done.
+    row's `ingested_at`. PostgreSQL is served first; then the batch is appended to the staging
+    table, and the batch ends (its offsets commit).
     `may_be_retry=False` promises that no earlier attempt of this batch ran (infra/delta_io.py).
     """
     spark = validated_batch.sparkSession
@@ -88,18 +88,16 @@ def process_hot_batch(validated_batch: DataFrame, batch_id: int, settings: Setti
     if may_be_retry and validated_batch.isEmpty():
         return HotBatchStats(batch_id, 0, 0, steps=steps)
     cached = validated_batch.persist()
-    validated = cached.withColumn("ingested_at", F.lit(batch_time).cast("timestamp"))
     try:
-        # PostgreSQL first, alone: the appends would compete with its collects for the two
-        # cores and the driver, and only PostgreSQL is on the alerts' latency path
+        # PostgreSQL first, alone: the append would compete with its collects for the two
+        # cores and the driver, and only PostgreSQL is on the alerts' latency path. Every row
+        # of the batch has the same (here null) `ingested_at`: the first copy of an alert is
+        # the first by Kafka position, as it is in silver.
         with timed(steps, "postgres"):
-            alerts, cars = _serve(spark, validated, settings, app_id, batch_id)
-        with Background(steps, spark=spark) as background:
-            background.start("bronze", lambda: append_bronze(
-                validated.select(*BRONZE_SCHEMA.fieldNames()), settings, app_id, batch_id,
-                may_be_retry))
-            background.start("staging", lambda: append_staging(
-                to_staging(validated), settings, app_id, batch_id, may_be_retry))
+            alerts, cars = _serve(spark, cached, settings, app_id, batch_id)
+        with timed(steps, "staging"):
+            landed = with_constant(cached.drop("ingested_at"), "ingested_at", batch_time)
+            append_staging(to_staging(landed), settings, app_id, batch_id, may_be_retry)
         return HotBatchStats(batch_id, alerts, cars, steps=steps)
     finally:
         cached.unpersist()

@@ -15,17 +15,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Iterable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F, types as T
 
 from gold import ranges
+from gold.stateful import REFUEL_HINT
+from infra.local_frames import local_frame
 
 HISTORY = ("car_id", "event_id", "event_ts", "speed_kmph", "fuel_level", "engine_temp_c",
            "latitude", "longitude", "gps_valid")
 # Column of `history_rows`: the reading lies in its car's affected spans, so this batch may
 # change its stateful alerts (the others are only history they look back on).
 AFFECTED = "_affected"
+# Column of `fast_history`: the carried row that is its car's first known reading (gold/carry.py).
+FIRST = "_first"
 _GROUPS = T.StructType([T.StructField("_car", T.StringType()),
                         T.StructField("_a_lo", T.LongType()),
                         T.StructField("_h_lo", T.LongType()),
@@ -50,16 +55,23 @@ def batch_ranges(new: DataFrame, lookahead: timedelta) -> BatchRanges:
     ts_us = F.unix_micros("event_ts")
     rows = (new.groupBy("car_id", F.unix_micros(F.date_trunc("minute", "event_ts")).alias("m"))
             .agg(F.min(ts_us).alias("lo"), F.max(ts_us).alias("hi")).collect())
+    return ranges_of(((r["car_id"], r["m"], r["lo"], r["hi"]) for r in rows), lookahead)
+
+
+def ranges_of(car_minutes: Iterable[tuple], lookahead: timedelta | None = None) -> BatchRanges:
+    """BatchRanges from (car_id, minute start, lo, hi) per car and minute of the new rows (µs);
+    each car's affected spans reach `lookahead` past its readings (None: only the readings)."""
     minutes: dict[int, ranges.Span] = {}
     per_car: dict[str, list[ranges.Span]] = {}
-    for row in rows:
-        if row["m"] is None or row["car_id"] is None:
+    for car, minute, lo, hi in car_minutes:
+        if minute is None or car is None:
             continue
-        lo, hi = int(row["lo"]), int(row["hi"])
-        old = minutes.get(int(row["m"]))
-        minutes[int(row["m"])] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
-        per_car.setdefault(row["car_id"], []).append((lo, hi))
-    cars = {car: ranges.affected_spans(spans, lookahead) for car, spans in per_car.items()}
+        lo, hi = int(lo), int(hi)
+        old = minutes.get(int(minute))
+        minutes[int(minute)] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+        per_car.setdefault(car, []).append((lo, hi))
+    ahead = lookahead if lookahead is not None else timedelta(0)
+    cars = {car: ranges.affected_spans(spans, ahead) for car, spans in per_car.items()}
     return BatchRanges(minutes, cars)
 
 
@@ -69,11 +81,42 @@ def history_rows(silver: DataFrame, batch: BatchRanges, lookback: timedelta) -> 
     back = ranges.micros(lookback)
     groups = [(car, lo + back, lo, hi) for car, spans in batch.cars.items()
               for lo, hi in ranges.history_spans(spans, lookback)]
-    pruning = ranges.merge_spans((lo, hi) for _, _, lo, hi in groups)
-    spans_df = F.broadcast(silver.sparkSession.createDataFrame(groups, _GROUPS))
+    pruning = ranges.pruning_spans((lo, hi) for _, _, lo, hi in groups)
+    spans_df = F.broadcast(local_frame(silver.sparkSession, groups, _GROUPS))
     ts_us = F.unix_micros("event_ts")
     in_group = ((F.col("car_id") == F.col("_car"))
                 & (ts_us >= F.col("_h_lo")) & (ts_us <= F.col("_h_hi")))
     return (silver.where(ranges.in_spans("event_ts", pruning)).select(*HISTORY)
             .join(spans_df, in_group)
             .select(*HISTORY, (ts_us >= F.col("_a_lo")).alias(AFFECTED)))
+
+
+def slice_rows(silver: DataFrame, slices: list[tuple[str, int, int]]) -> DataFrame:
+    """HISTORY rows of silver within each car's slice [lo, hi) (µs; gold/carry.slice_spans)."""
+    spans_df = F.broadcast(local_frame(silver.sparkSession, slices, _SLICES))
+    ts_us = F.unix_micros("event_ts")
+    in_slice = ((F.col("car_id") == F.col("_car")) & (ts_us >= F.col("_lo"))
+                & (ts_us < F.col("_hi")))
+    pruning = ranges.pruning_spans((lo, hi) for _, lo, hi in slices)
+    return (silver.where(ranges.in_spans("event_ts", pruning)).select(*HISTORY)
+            .join(spans_df, in_slice).select(*HISTORY))
+
+
+def fast_history(sliced: DataFrame | None, carried: DataFrame, new: DataFrame) -> DataFrame:
+    """HISTORY + REFUEL_HINT + FIRST + AFFECTED of cars whose new readings all follow what
+    silver held (gold/carry.py): their carried rows, their slice rows that are not carried, and
+    the new readings (the only affected rows). All three hold the same cars."""
+    no_hint = F.lit(None).cast("boolean").alias(REFUEL_HINT)
+    not_first = F.lit(False).alias(FIRST)
+    history = carried.select(*HISTORY, REFUEL_HINT, FIRST, F.lit(False).alias(AFFECTED))
+    history = history.unionByName(new.select(*HISTORY, no_hint, not_first,
+                                             F.lit(True).alias(AFFECTED)))
+    if sliced is not None:
+        fresh = sliced.join(F.broadcast(carried.select("event_id")), "event_id", "left_anti")
+        history = history.unionByName(fresh.select(*HISTORY, no_hint, not_first,
+                                                   F.lit(False).alias(AFFECTED)))
+    return history
+
+
+_SLICES = T.StructType([T.StructField("_car", T.StringType()), T.StructField("_lo", T.LongType()),
+                        T.StructField("_hi", T.LongType())])

@@ -9,7 +9,7 @@ minute's device rows, so it needs no state of its own.
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F, types as T
 
 from gold.changes import DELETE, INSERT, OP
 from gold.kpis import SUM_TYPE, average, exact_speed, window_start
@@ -20,21 +20,40 @@ KEYS = ("car_id", "window_start")
 TYPE_COUNTS = tuple(alert_count_column(kind) for kind in ALERT_TYPES)
 
 
-def kpi_deltas(new_readings: DataFrame, alert_changes: DataFrame) -> DataFrame:
-    """Per touched (car_id, window_start): the new readings' stats (null without any) and the
-    change of each alert type's count (inserted +1, deleted -1, updated 0)."""
-    readings = new_readings.groupBy("car_id", window_start().alias("window_start")).agg(
+READING_STATS_SCHEMA = T.StructType([
+    T.StructField("car_id", T.StringType()), T.StructField("window_start", T.TimestampType()),
+    T.StructField("events", T.LongType()), T.StructField("speed_sum", SUM_TYPE),
+    T.StructField("max_speed_kmph", T.DoubleType()),
+    T.StructField("max_engine_temp_c", T.DoubleType()),
+    T.StructField("min_fuel_level", T.DoubleType()),
+])
+
+
+def reading_stats(new_readings: DataFrame) -> DataFrame:
+    """READING_STATS_SCHEMA: per (car_id, window_start) of the new readings, their additive
+    stats (count, exact speed sum) and extremes."""
+    return new_readings.groupBy("car_id", window_start().alias("window_start")).agg(
         F.count(F.lit(1)).alias("events"),
         F.sum(exact_speed()).alias("speed_sum"),
         F.max("speed_kmph").alias("max_speed_kmph"),
         F.max("engine_temp_c").alias("max_engine_temp_c"),
-        F.min("fuel_level").alias("min_fuel_level"))
+        F.min("fuel_level").alias("min_fuel_level")).select(*READING_STATS_SCHEMA.fieldNames())
+
+
+def kpi_deltas(new_readings: DataFrame, alert_changes: DataFrame) -> DataFrame:
+    """Per touched (car_id, window_start): the new readings' stats (null without any) and the
+    change of each alert type's count (inserted +1, deleted -1, updated 0)."""
+    return kpi_deltas_from_stats(reading_stats(new_readings), alert_changes)
+
+
+def kpi_deltas_from_stats(stats: DataFrame, alert_changes: DataFrame) -> DataFrame:
+    """`kpi_deltas` from the new readings' `reading_stats` (computed once by the sink)."""
     weight = (F.when(F.col(OP) == F.lit(INSERT), F.lit(1))
               .when(F.col(OP) == F.lit(DELETE), F.lit(-1)).otherwise(F.lit(0)))
     alerts = alert_changes.groupBy("car_id", window_start().alias("window_start")).agg(*[
         F.sum(F.when(F.col("alert_type") == F.lit(kind), weight).otherwise(F.lit(0)))
         .cast("long").alias(alert_count_column(kind)) for kind in ALERT_TYPES])
-    joined = readings.join(alerts, list(KEYS), "full_outer")
+    joined = stats.join(alerts, list(KEYS), "full_outer")
     return joined.select(*KEYS, "events", "speed_sum", "max_speed_kmph", "max_engine_temp_c",
                          "min_fuel_level",
                          *[F.coalesce(F.col(c), F.lit(0).cast("long")).alias(c)

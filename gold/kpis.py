@@ -12,6 +12,7 @@ from typing import Mapping
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F, types as T
 
+from infra.local_frames import local_frame
 from gold.schema import (ALERT_TYPES, DEVICE_LATEST_COLUMNS, DEVICE_MINUTE_KPIS_COLUMNS,
                          DQ_BATCH_METRICS_SCHEMA, FLEET_MINUTE_KPIS_COLUMNS, SPEED_SUM_TYPE,
                          alert_count_column)
@@ -123,8 +124,8 @@ def dq_batch_metrics_row(spark: SparkSession, *, query_id: str, batch_id: int, r
     if isinstance(processed_at, datetime) and not isinstance(quarantine_reasons, DataFrame):
         row = (query_id, int(batch_id), processed_at, int(rows_in), int(valid_rows),
                int(quarantined_rows), int(duplicate_rows),
-               {str(k): int(v) for k, v in quarantine_reasons.items()})
-        return spark.createDataFrame([row], DQ_BATCH_METRICS_SCHEMA)
+               sorted((str(k), int(v)) for k, v in quarantine_reasons.items()))
+        return local_frame(spark, [row], DQ_BATCH_METRICS_SCHEMA)
     stamp = processed_at if processed_at is not None else F.current_timestamp()
     if isinstance(stamp, datetime):
         stamp = F.lit(stamp)

@@ -60,6 +60,15 @@ def minute_spans(minutes: Iterable[int]) -> list[Span]:
     return merge_spans(((m, m + MINUTE_US - 1) for m in minutes), max_spans=10 * MAX_SPANS)
 
 
+def pruning_spans(spans: Iterable[Span], unit_us: int = MINUTE_US) -> list[Span]:
+    """`spans` widened to whole `unit_us` (a minute) and merged: for a literal predicate that only
+    lets Delta skip files (the exact rows are selected by a join). Its literals then change once
+    a minute, not every batch: each distinct literal compiles its own code, and new classes
+    keep the JVM's JIT compiler busy (measured: over a core at 2,000 events/s)."""
+    return merge_spans(((lo // unit_us) * unit_us, -(-(hi + 1) // unit_us) * unit_us - 1)
+                       for lo, hi in spans)
+
+
 def in_spans(column: str, spans: list[Span]) -> Column:
     """`column` (a timestamp) inside one of `spans`; a plain range predicate for data skipping."""
     if not spans:

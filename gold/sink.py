@@ -1,15 +1,17 @@
 """Gold wiring: bring the gold Delta tables up to date with one batch of new silver rows.
 
-Called by the gold query (fleetlake/gold_query.py) after it appended the batch to silver. One
-small job collects, per car and minute, the event-time range of the new rows; then one commit
-per table, each idempotent per (app_id, batch_id):
-- alerts: the batch's alert changes (gold/changes.py), appended when all are new (the live
-  case and most late readings), else one MERGE over the changed rows only.
-- device_minute_kpis, fleet_minute_kpis: the touched minutes (new readings, alert changes),
-  held rows + the batch's deltas (gold/kpi_updates.py), replaced with `replaceWhere` on those
-  minutes; nothing is recomputed from silver.
-- device_latest: rewritten as the latest of (table, new rows) per car (one row per car).
-- dq_batch_metrics: the batch's row appended.
+Called by the gold query (fleetlake/gold_query.py) after it appended the batch to silver. Few
+Spark jobs per batch: every step collects a small result to the driver (Arrow), and every table
+is then written from those rows, side by side, each write idempotent per (app_id, batch_id):
+1. one aggregate of the new rows (gold/summary.py): per car and minute, per car;
+2. alerts: the batch's alert changes (gold/changes.py) over each car's history, fast from the
+   carried rows for cars whose readings all follow what gold has seen (gold/carry.py), else
+   from silver's whole lookback; appended when all are new (the live case), else one MERGE
+   over the changed rows only;
+3. device_minute_kpis, fleet_minute_kpis: the touched minutes' held rows + the batch's deltas
+   (gold/kpi_updates.py), replaced with `replaceWhere` on those minutes;
+4. device_latest: the latest of (table, new rows) per car, rewritten (one row per car);
+5. dq_batch_metrics: the batch's row appended.
 Everything returned is a function of the tables as the batch found them and of the batch,
 never of what a write did: a retried batch reads the tables it rewrites as they were before its
 own commits (`_Tables.read_before_batch`), so it returns the same changes whichever of its
@@ -18,23 +20,28 @@ writes had committed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F, types as T
 
 from gold import ranges
-from gold.changes import DELETE, INSERT, OP, alert_changes
-from gold.history import BatchRanges, batch_ranges
-from gold.kpi_updates import KEYS, apply_kpi_deltas, fleet_from_device, kpi_deltas
+from gold.carry import CarriedContext, carried_rows
+from gold.changes import DELETE, FIRSTS_SCHEMA, INSERT, OP, alert_changes, held_alerts
+from gold.cars import CarModes, car_frame, car_histories, plan_cars
+from gold.kpi_updates import (READING_STATS_SCHEMA, apply_kpi_deltas, fleet_from_device,
+                              kpi_deltas_from_stats)
 from gold.kpis import device_latest
-from gold.schema import ALERTS_COLUMNS, DEVICE_LATEST_COLUMNS, GOLD_KEYS, GOLD_SCHEMAS
+from gold.schema import ALERTS_COLUMNS, ALERTS_SCHEMA, GOLD_KEYS, GOLD_SCHEMAS
 from gold.stateful import required_lookback
+from gold.summary import BatchSummary
 from infra.caching import CacheScope
 from infra.delta_io import (REWRITTEN_TABLE_PROPERTIES, append_once, ensure_table,
                             merge_transaction, overwrite_once, read_pinned, version_before)
+from infra.local_frames import local_frame
 from infra.parallel import Background, timed
 from infra.settings import Settings
 
@@ -43,18 +50,18 @@ SILVER_INPUT = ("event_id", "car_id", "trip_id", "event_ts", "speed_kmph", "fuel
 _STATS = {"alerts": "alert_id,event_id,car_id,event_ts,alert_type,severity",
           "device_minute_kpis": "car_id,window_start", "fleet_minute_kpis": "window_start",
           "device_latest": "car_id", "dq_batch_metrics": "query_id,batch_id,processed_at"}
+CHANGES_SCHEMA = T.StructType([*ALERTS_SCHEMA.fields, T.StructField(OP, T.StringType())])
 
 
 @dataclass
 class GoldChanges:
-    """What one batch changed in gold, for PostgreSQL: rows to upsert and keys to delete.
-
-    The frames live in the batch's CacheScope: apply them before it closes.
-    """
+    """What one batch changed in gold, for PostgreSQL (Arrow tables: rows to upsert, keys to
+    delete), and what the next batch starts from."""
 
     upserts: dict[str, DataFrame | pa.Table] = field(default_factory=dict)
     deletes: dict[str, DataFrame | pa.Table] = field(default_factory=dict)
     device_latest: pa.Table | None = None  # the whole table after the batch (one row per car)
+    carried: CarriedContext = field(default_factory=CarriedContext)
 
 
 def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
@@ -88,17 +95,25 @@ class _Tables:
             version = version_before(self.spark, self.path(name), self.app_id, self.batch_id)
         return read_pinned(self.spark, self.path(name), version)
 
-    def append(self, frame: DataFrame, name: str) -> None:
-        append_once(frame, self.path(name), self.app_id, self.batch_id, self.may_be_retry)
+    def append(self, rows: pa.Table | DataFrame, name: str) -> None:
+        append_once(self._frame(rows, name), self.path(name), self.app_id, self.batch_id,
+                    self.may_be_retry)
 
-    def overwrite(self, frame: DataFrame, name: str, replace_where: str | None = None) -> None:
-        overwrite_once(frame, self.path(name), self.app_id, self.batch_id, replace_where)
+    def overwrite(self, rows: pa.Table, name: str, replace_where: str | None = None) -> None:
+        overwrite_once(self._frame(rows, name), self.path(name), self.app_id, self.batch_id,
+                       replace_where)
+
+    def _frame(self, rows: pa.Table | DataFrame, name: str) -> DataFrame:
+        schema = GOLD_SCHEMAS[name]
+        if isinstance(rows, DataFrame):
+            return rows.select(*schema.fieldNames())
+        return local_frame(self.spark, rows, schema)
 
 
 def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, app_id: str,
                 batch_id: int, caches: CacheScope, steps: dict[str, float] | None = None,
-                may_be_retry: bool = True,
-                latest_before: pa.Table | None = None) -> GoldChanges:
+                may_be_retry: bool = True, latest_before: pa.Table | None = None,
+                carried: CarriedContext | None = None) -> GoldChanges:
     """Make gold equal to a recomputation from silver after this batch; return what changed.
 
     `new_silver`: the batch's rows just appended to silver (cached by the caller). `steps`
@@ -106,52 +121,69 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     attempt of this batch may have committed some writes (true for the first batch a process
     runs: a failed batch stops the query, so retries only happen after a restart); the tables
     a batch reads and rewrites are then read as they were before its own commits.
-    `latest_before`: device_latest as the previous batch left it (GoldChanges.device_latest;
-    None: read the table), which spares a read of a table the query alone writes.
+    `latest_before`, `carried`: device_latest and the carried rows as the previous batch left
+    them (GoldChanges), which spare reads of tables the query alone writes; None: read
+    device_latest, and recompute every car from silver's lookback.
     """
     spark = new_silver.sparkSession
     steps = {} if steps is None else steps
     tables = _Tables(spark, settings, app_id, batch_id, may_be_retry)
     new = new_silver.select(*SILVER_INPUT)
-    changes = GoldChanges()
-    # writes that need nothing computed here run beside the alerts (see infra/parallel.py)
+    changes = GoldChanges(carried=carried if carried is not None else CarriedContext())
+    dq = dq_row.select(*GOLD_SCHEMAS["dq_batch_metrics"].fieldNames()).toArrow()
+    changes.upserts["dq_batch_metrics"] = dq
     with Background(steps, spark=spark) as background:
-        background.start("dq", lambda: tables.append(
-            dq_row.select(*GOLD_SCHEMAS["dq_batch_metrics"].fieldNames()), "dq_batch_metrics"))
-        changes.upserts["dq_batch_metrics"] = dq_row
-        with timed(steps, "ranges", spark):
-            batch = batch_ranges(new, required_lookback(settings.alerts))
-        if batch.minutes:
-            latest = background.start("latest", lambda: _rewrite_latest(tables, new,
-                                                                        latest_before))
-            _update_from_rows(tables, new, batch, changes, caches, background, steps)
-    if batch.minutes:
-        changes.device_latest = latest.result()
-        changes.upserts["device_latest"] = caches.keep(device_latest(new))
-    else:
+        background.start("dq", lambda: tables.append(dq, "dq_batch_metrics"))
+        with timed(steps, "summary", spark):
+            summary = BatchSummary.of(new)
+        if latest_before is None:
+            latest_before = tables.read_before_batch("device_latest").toArrow()
         changes.device_latest = latest_before
+        if summary.is_empty:
+            return changes
+        modes = plan_cars(summary.car_spans(), latest_before, changes.carried, settings.alerts)
+        with timed(steps, "alerts", spark):
+            changed = _alert_changes(tables, new, summary, modes, changes, caches, steps)
+        background.start("alerts_write", lambda: _write_alerts(tables, changed, modes))
+        upserts, deletes = split_changes(changed)
+        changes.upserts["alerts"], changes.deletes["alerts"] = upserts, deletes
+        with timed(steps, "kpis", spark):
+            _update_kpis(tables, summary, changed, changes, background)
+        with timed(steps, "latest", spark):
+            changes.device_latest = _latest_after(spark, latest_before, summary.latest())
+        background.start("latest_write", lambda: tables.overwrite(changes.device_latest,
+                                                                  "device_latest"))
+        changes.upserts["device_latest"] = summary.latest()
     return changes
 
 
-def _update_from_rows(tables: _Tables, new: DataFrame, batch: BatchRanges, changes: GoldChanges,
-                      caches: CacheScope, background: Background,
-                      steps: dict[str, float]) -> None:
-    spark = tables.spark
+def _alert_changes(tables: _Tables, new: DataFrame, summary: BatchSummary, modes: CarModes,
+                   changes: GoldChanges, caches: CacheScope,
+                   steps: dict[str, float]) -> pa.Table:
+    """The batch's alert changes (CHANGES_SCHEMA) collected; `changes.carried` updated."""
+    spark, rules = tables.spark, tables.settings.alerts
     silver = tables.read("telemetry", "silver")
-    with timed(steps, "alert_changes", spark):
-        changed = caches.keep(alert_changes(silver, tables.read_before_batch("alerts"), new,
-                                             batch, tables.settings.alerts, caches))
-        summary = (changed.groupBy(F.unix_micros(F.date_trunc("minute", "event_ts")))
-                   .agg(F.max(F.col(OP) != F.lit(INSERT))).collect())
-    if summary:
-        merge_needed = any(row[1] for row in summary)
-        with timed(steps, "alerts_write", spark):
-            _write_alerts(tables, changed, batch.affected, merge_needed)
-    upserts, deletes = split_changes(changed.toArrow())  # one job for both
-    changes.upserts["alerts"], changes.deletes["alerts"] = upserts, deletes
-    minutes = ranges.minute_spans(set(batch.minutes) | {int(row[0]) for row in summary})
-    with timed(steps, "kpis", spark):
-        _update_kpis(tables, kpi_deltas(new, changed), minutes, changes, caches, background)
+    batch = summary.ranges(required_lookback(rules))
+    history, modes = car_histories(silver, new, batch, modes, changes.carried, rules, caches,
+                                   steps)
+    history = caches.keep(history)
+    steps["fast_cars"] = float(len(modes.fast))
+    firsts = local_frame(spark, sorted(modes.first_new_us.items()), FIRSTS_SCHEMA)
+    held = None
+    if modes.late:
+        late_spans = {car: [(max(lo, modes.first_new_us[car]), hi)
+                            for lo, hi in batch.cars[car] if hi >= modes.first_new_us[car]]
+                      for car in modes.late}
+        held = held_alerts(tables.read_before_batch("alerts"), late_spans)
+    changed = alert_changes(history, new, firsts, held, rules).toArrow()
+    fresh = None
+    if modes.in_order:
+        with timed(steps, "carry", spark):
+            in_order = history.join(F.broadcast(car_frame(spark, modes.in_order)), "car_id",
+                                    "left_semi")
+            fresh = carried_rows(in_order, rules).toArrow()
+    changes.carried = changes.carried.updated(fresh, set(modes.late))
+    return changed
 
 
 def split_changes(changed: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -161,17 +193,18 @@ def split_changes(changed: pa.Table) -> tuple[pa.Table, pa.Table]:
     return upserts, changed.filter(is_delete).select(GOLD_KEYS["alerts"])
 
 
-def _write_alerts(tables: _Tables, changed: DataFrame, affected: list[ranges.Span],
-                  merge_needed: bool) -> None:
-    if not merge_needed:  # every alert id is new: no lookup of existing rows needed
-        tables.append(changed.select(*ALERTS_COLUMNS), "alerts")
+def _write_alerts(tables: _Tables, changed: pa.Table, modes: CarModes) -> None:
+    if changed.num_rows == 0:
+        return
+    if not modes.late or pc.all(pc.equal(changed.column(OP), INSERT)).as_py():
+        tables.append(changed.select(list(ALERTS_COLUMNS)), "alerts")  # every alert id is new
         return
     values = {c: f"s.`{c}`" for c in ALERTS_COLUMNS}
     differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ALERTS_COLUMNS[1:])
-    on = f"t.alert_id = s.alert_id AND ({ranges.sql_spans('t.event_ts', affected)})"
-    # Delta materializes a MERGE source from its plan, missing our cache (measured: 26 s of a
-    # 28 s MERGE recomputing the stateful rules); a local checkpoint hands it the rows instead.
-    source = changed.localCheckpoint(eager=True)
+    stamps = pc.cast(changed.column("event_ts"), pa.int64())
+    spans = ranges.merge_spans([(pc.min(stamps).as_py(), pc.max(stamps).as_py())])
+    on = f"t.alert_id = s.alert_id AND ({ranges.sql_spans('t.event_ts', spans)})"
+    source = local_frame(tables.spark, changed, CHANGES_SCHEMA)
     with merge_transaction(tables.spark, tables.app_id, tables.batch_id):
         (DeltaTable.forPath(tables.spark, tables.path("alerts")).alias("t")
          .merge(source.alias("s"), on)
@@ -181,34 +214,33 @@ def _write_alerts(tables: _Tables, changed: DataFrame, affected: list[ranges.Spa
          .execute())
 
 
-def _update_kpis(tables: _Tables, deltas: DataFrame, minutes: list[ranges.Span],
-                 changes: GoldChanges, caches: CacheScope, background: Background) -> None:
+def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
+                 changes: GoldChanges, background: Background) -> None:
     """Held rows of the touched minutes + the batch's deltas; both KPI tables replaced on those
-    minutes side by side; PostgreSQL gets the touched device rows and the minutes' fleet rows."""
+    minutes side by side; PostgreSQL gets every row of those minutes."""
+    spark = tables.spark
+    stats = local_frame(spark, summary.reading_stats(), READING_STATS_SCHEMA)
+    deltas = kpi_deltas_from_stats(stats, local_frame(spark, changed, CHANGES_SCHEMA))
+    alert_minutes = pc.unique(pc.floor_temporal(changed.column("event_ts"), unit="minute"))
+    minute_starts = set(summary.ranges(timedelta(0)).minutes) | {
+        int(us) for us in pc.cast(alert_minutes, pa.int64()).to_pylist()}
+    minutes = ranges.minute_spans(minute_starts)
     held = (tables.read_before_batch("device_minute_kpis")
             .where(ranges.in_spans("window_start", minutes)))
-    deltas = caches.keep(deltas)
-    device = caches.freeze(apply_kpi_deltas(held, deltas))  # built on the table it replaces
-    fleet = caches.keep(fleet_from_device(device))
+    device = apply_kpi_deltas(held, deltas).toArrow()
+    fleet = fleet_from_device(local_frame(spark, device, GOLD_SCHEMAS["device_minute_kpis"]))
+    fleet = fleet.toArrow()
     in_minutes = ranges.sql_spans("window_start", minutes)
-    for name, frame in (("device_minute_kpis", device), ("fleet_minute_kpis", fleet)):
-        background.start(name, lambda frame=frame, name=name: tables.overwrite(
-            frame, name, replace_where=in_minutes))
-    keys = deltas.select(*KEYS)
-    changes.upserts["device_minute_kpis"] = device.join(F.broadcast(keys), list(KEYS),
-                                                        "left_semi")
+    for name, rows in (("device_minute_kpis", device), ("fleet_minute_kpis", fleet)):
+        background.start(name, lambda rows=rows, name=name: tables.overwrite(
+            rows, name, replace_where=in_minutes))
+    changes.upserts["device_minute_kpis"] = device
     changes.upserts["fleet_minute_kpis"] = fleet
 
 
-def _rewrite_latest(tables: _Tables, new: DataFrame, before: pa.Table | None) -> pa.Table:
-    """device_latest := latest of (table, new rows) per car (a small table, rewritten from
-    rows collected to the driver, so the write does not read the table it replaces).
-
-    PostgreSQL gets each touched car's latest new reading instead, with a policy that keeps a
-    later row (serving/policies.py): the same result, without reading the table back."""
+def _latest_after(spark: SparkSession, before: pa.Table, batch_latest: pa.Table) -> pa.Table:
+    """device_latest after the batch: the latest of (table, the batch's latest) per car."""
     schema = GOLD_SCHEMAS["device_latest"]
-    current = (tables.read_before_batch("device_latest") if before is None
-               else tables.spark.createDataFrame(before, schema=schema))
-    rows = device_latest(current.unionByName(new.select(*DEVICE_LATEST_COLUMNS))).toArrow()
-    tables.overwrite(tables.spark.createDataFrame(rows, schema=schema), "device_latest")
-    return rows
+    both = pa.concat_tables([before.select(schema.fieldNames()).cast(batch_latest.schema),
+                             batch_latest])
+    return device_latest(local_frame(spark, both, schema)).toArrow()

@@ -62,57 +62,38 @@ def required_lookback(rules: AlertRules) -> timedelta:
     return max(rule_lookbacks(rules).values(), default=timedelta(0))
 
 
-def recent_lookback(rules: AlertRules) -> timedelta:
-    """The short history tried first by the sink (see `car_modes`); never above the lookback."""
-    return min(timedelta(seconds=rules.stateful_recent_seconds), required_lookback(rules))
+def tail_size(rules: AlertRules) -> int:
+    """Readings before a reading that its enabled rules look at by count (at least 1: the
+    previous reading): a carried tail this long serves a car's next in-order readings
+    (gold/carry.py)."""
+    sizes = [1]
+    if rules.sustained_overheat_enabled:
+        sizes.append(int(rules.sustained_overheat_readings))
+    if rules.speed_anomaly_enabled:
+        sizes.append(_baseline_size(rules) + 1)
+    return max(sizes)
 
 
-# Columns of `car_modes`, one row per car with new readings.
-FIRST_NEW_TS = "_first_new_ts"  # event time of the car's first new reading
-HAS_LATE = "_has_late"  # silver already holds a reading of the car at or after that time
-NEEDS_LOOKBACK = "_needs_lookback"  # the recent history is not enough: read the full lookback
+def fuel_window(rules: AlertRules) -> timedelta | None:
+    """FUEL_DROP's window (None when the rule is off)."""
+    return timedelta(minutes=rules.fuel_drop_minutes) if rules.fuel_drop_enabled else None
 
 
-def car_modes(recent_df: DataFrame, new_df: DataFrame, rules: AlertRules) -> DataFrame:
-    """Per car of `new_df`: FIRST_NEW_TS; HAS_LATE: silver holds an older reading at or after
-    it; NEEDS_LOOKBACK: late, or `recent_df` (silver from `recent_lookback` before the new rows
-    on) does not hold what the first new reading's rules need, so the full lookback is read.
+# Optional column of a history: a reading's refuel flag as known from a longer history than
+# the one given (gold/carry.py); null: derived from the previous reading of the history.
+REFUEL_HINT = "_refuel_hint"
 
-    Enough means, before the first new reading: >= sustained_overheat_readings readings,
-    >= speed_anomaly_min_readings readings, a valid fix, and a fuel rise (a run start).
-    Then every later new reading's alerts are exact too (they only need more recent rows).
-    """
-    first = F.min(F.struct("event_ts", "event_id"))
-    per_car = new_df.groupBy("car_id").agg(first.alias("_first_new"),
-                                           F.count(F.lit(1)).alias("_new_rows"))
-    order = Window.partitionBy("car_id").orderBy("event_ts", "event_id")
-    rows = recent_df.join(F.broadcast(per_car), "car_id").select(
-        "car_id", "gps_valid", "_first_new", "_new_rows",
-        F.struct("event_ts", "event_id").alias("_at"),
-        (F.col("fuel_level") > F.lag("fuel_level").over(order)).alias("_rise"))
-    before = F.col("_at") < F.col("_first_new")
-    up_to_first = F.col("_at") <= F.col("_first_new")
-    stats = rows.groupBy("car_id", "_first_new", "_new_rows").agg(
-        F.count(F.when(before, F.lit(1))).alias("_n_before"),
-        F.coalesce(F.max(before & F.col("gps_valid")), F.lit(False)).alias("_fix_before"),
-        F.coalesce(F.max(up_to_first & F.col("_rise")), F.lit(False)).alias("_rise_before"),
-        F.count(F.when(F.col("_at.event_ts") >= F.col("_first_new.event_ts"), F.lit(1)))
-        .alias("_from_first"))
-    late = F.col("_from_first") > F.col("_new_rows")
-    needs = {
-        "sustained_overheat": F.col("_n_before") >= F.lit(rules.sustained_overheat_readings),
-        "speed_anomaly": F.col("_n_before") >= F.lit(_baseline_size(rules)),
-        "gps_jump": F.col("_fix_before"),
-        "fuel_drop": F.col("_rise_before"),
-    }
-    enough = F.lit(recent_lookback(rules) >= required_lookback(rules))  # recent = everything
-    held_by_all = F.lit(True)
-    for rule, held in needs.items():
-        if getattr(rules, f"{rule}_enabled"):
-            held_by_all = held_by_all & held
-    return stats.select("car_id", F.col("_first_new.event_ts").alias(FIRST_NEW_TS),
-                        late.alias(HAS_LATE),
-                        (late | ~(enough | held_by_all)).alias(NEEDS_LOOKBACK))
+
+def refuel_flag(prev: Column) -> Column:
+    """A reading starts a non-increasing fuel run: the first reading of the history does, and
+    a rise of any size (a refuel), which REFUEL_HINT, where given, says instead."""
+    return prev.isNull() | F.coalesce(F.col(REFUEL_HINT), F.col("fuel_level") > prev["fuel"])
+
+
+def known_refuel_flag(prev: Column) -> Column:
+    """The refuel flag to carry: REFUEL_HINT where given (known from a longer history), else
+    the flag `refuel_flag` gives."""
+    return F.coalesce(F.col(REFUEL_HINT), prev.isNull() | (F.col("fuel_level") > prev["fuel"]))
 
 
 def stateful_alerts(history_df: DataFrame, rules: AlertRules) -> DataFrame:
@@ -125,6 +106,8 @@ def stateful_alerts_by(history_df: DataFrame, rules: AlertRules, by: Sequence[st
     """ALERTS rows + `by` + `carry` columns: the rules over each (car_id, *by) history
     separately; `carry` columns of the alerting reading are passed through."""
     plan = _stateful_plan(rules, tuple(by), tuple(carry))
+    if REFUEL_HINT not in history_df.columns:
+        history_df = history_df.withColumn(REFUEL_HINT, F.lit(None).cast("boolean"))
     frame = history_df.select(*plan.base)
     for columns in plan.steps:
         frame = frame.select("*", *columns)
@@ -150,7 +133,8 @@ def _stateful_plan(rules: AlertRules, by: tuple[str, ...],
     before = order.rowsBetween(Window.unboundedPreceding, -1)
     base = tuple(F.col(c) for c in (
         *part, "event_id", "event_ts", "speed_kmph", "fuel_level", "engine_temp_c", "latitude",
-        "longitude", "gps_valid", *carry)) + (F.unix_micros("event_ts").alias("_ts_us"),)
+        "longitude", "gps_valid", REFUEL_HINT, *carry)) + (
+        F.unix_micros("event_ts").alias("_ts_us"),)
     enabled = [(on, rule) for on, rule in (
         (rules.sustained_overheat_enabled, _sustained_overheat),
         (rules.fuel_drop_enabled, _fuel_drop),
@@ -208,7 +192,7 @@ def _run_features(order: Window, running: Window, rules: AlertRules) -> list[Col
         features.append(F.last(F.when(starts_hot_run, F.col("_rn")), ignorenulls=True)
                          .over(running).alias("_hot_start_rn"))
     if rules.fuel_drop_enabled:  # a rise (or the first row) starts a non-increasing run
-        is_refuel = prev.isNull() | (F.col("fuel_level") > prev["fuel"])
+        is_refuel = refuel_flag(prev)
         run_start = F.struct(F.col("_rn").alias("rn"), F.col("fuel_level").alias("fuel"))
         features.append(F.last(F.when(is_refuel, run_start), ignorenulls=True)
                         .over(running).alias("_fuel_run"))

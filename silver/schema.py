@@ -37,6 +37,12 @@ VALIDATED_SCHEMA = T.StructType(list(SILVER_SCHEMA.fields) + [
     T.StructField("ingested_at", T.TimestampType()),
 ])
 
+# The staging table between the two queries (silver/sink.py): every Kafka record once, validated,
+# with everything bronze needs (the gold query writes bronze from it: the hot query commits once).
+STAGING_SCHEMA = T.StructType(list(VALIDATED_SCHEMA.fields) + [
+    T.StructField("key", T.BinaryType()),
+])
+
 # A valid row before de-duplication: the silver columns and when it landed.
 CANDIDATE_SCHEMA = T.StructType(list(SILVER_SCHEMA.fields) + [
     T.StructField("ingested_at", T.TimestampType()),
@@ -45,3 +51,4 @@ CANDIDATE_SCHEMA = T.StructType(list(SILVER_SCHEMA.fields) + [
 SILVER_COLUMNS = tuple(SILVER_SCHEMA.fieldNames())
 QUARANTINE_COLUMNS = tuple(QUARANTINE_SCHEMA.fieldNames())
 CANDIDATE_COLUMNS = tuple(CANDIDATE_SCHEMA.fieldNames())
+STAGING_COLUMNS = tuple(STAGING_SCHEMA.fieldNames())

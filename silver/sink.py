@@ -4,19 +4,19 @@ Grains: `_pipeline/validated` (internal) and `silver/quarantine`: one row per br
 staging table: valid and rejected; quarantine: rejected only); `silver/telemetry`: one row per
 event_id (the first copy, silver/dedup.py).
 
-The hot query validates each Kafka batch once and appends it to the staging table; the gold
-query reads it as a stream, de-duplicates and appends to silver and quarantine. Every write is
-an append made idempotent per (app_id, batch_id) (infra/delta_io.py): silver needs no MERGE,
+The hot query validates each Kafka batch once and appends it, raw bytes and Kafka coordinates
+included, to the staging table: its one Delta commit. The gold query reads it as a stream,
+appends bronze from it, de-duplicates and appends to silver and quarantine. Every write is an
+append made idempotent per (app_id, batch_id) (infra/delta_io.py): silver needs no MERGE,
 because the gold query's de-duplication state already knows which event ids are new.
 """
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from infra.delta_io import STREAMED_TABLE_PROPERTIES, append_once, ensure_table
 from infra.settings import Settings
-from silver.schema import QUARANTINE_SCHEMA, SILVER_SCHEMA, VALIDATED_SCHEMA
+from silver.schema import QUARANTINE_SCHEMA, SILVER_SCHEMA, STAGING_SCHEMA
 
 TELEMETRY = ("silver", "telemetry")
 QUARANTINE = ("silver", "quarantine")
@@ -41,7 +41,7 @@ def ensure_silver_tables(spark: SparkSession, settings: Settings) -> None:
     for table, schema, stats_columns, comment in _TABLES:
         ensure_table(spark, settings.table_path(*table), schema, comment,
                      stats_columns=stats_columns, retention_days=settings.retention.days)
-    ensure_table(spark, staging_path(settings), VALIDATED_SCHEMA,
+    ensure_table(spark, staging_path(settings), STAGING_SCHEMA,
                  "fleetlake internal: each Kafka batch validated once (hot -> gold query)",
                  {**STREAMED_TABLE_PROPERTIES, "delta.appendOnly": "true"},
                  stats_columns="ingested_at,kafka_timestamp,partition,offset",
@@ -49,16 +49,13 @@ def ensure_silver_tables(spark: SparkSession, settings: Settings) -> None:
 
 
 def to_staging(validated: DataFrame) -> DataFrame:
-    """Validated rows as staged: the raw value is kept only where quarantine needs it."""
-    is_rejected = F.size("reasons") > 0
-    return validated.select([
-        (F.when(is_rejected, F.col("value")) if name == "value" else F.col(name)).alias(name)
-        for name in VALIDATED_SCHEMA.fieldNames()])
+    """Validated rows (VALIDATED_SCHEMA + bronze's `key`) as staged: STAGING_SCHEMA."""
+    return validated.select(*STAGING_SCHEMA.fieldNames())
 
 
 def append_staging(staged: DataFrame, settings: Settings, app_id: str, batch_id: int,
                    may_be_retry: bool = True) -> None:
-    append_once(staged.select(*VALIDATED_SCHEMA.fieldNames()), staging_path(settings), app_id,
+    append_once(staged.select(*STAGING_SCHEMA.fieldNames()), staging_path(settings), app_id,
                 batch_id, may_be_retry)
 
 

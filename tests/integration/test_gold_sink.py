@@ -11,7 +11,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F, types as T
 from pyspark.testing import assertDataFrameEqual
 
-import gold.changes as changes_module
+import gold.cars as cars_module
 import gold.sink as sink
 from gold.kpis import dq_batch_metrics_row
 from gold.rebuild import gold_from_silver
@@ -60,16 +60,22 @@ def batches():
     return early + live1, live2 + [late]
 
 
-def run_batch(spark, settings, rows, batch_id, append=True):
-    """update_gold for one batch of new silver rows; the changes it returns, collected."""
+def run_batch(spark, settings, rows, batch_id, append=True, state=None):
+    """update_gold for one batch of new silver rows; the changes it returns, collected.
+    With `state` (a dict), batches hand each other what the gold query's sink carries."""
     new = spark.createDataFrame(rows, SILVER)
     if append:  # what the gold query's silver append did before gold runs
         new.write.format("delta").mode("append").save(settings.table_path("silver", "telemetry"))
     dq = dq_batch_metrics_row(spark, query_id=APP, batch_id=batch_id, rows_in=len(rows),
                               valid_rows=len(rows), quarantined_rows=0, duplicate_rows=0,
                               quarantine_reasons={}, processed_at=F.lit(at(12, batch_id)))
+    state = {} if state is None else state
     with CacheScope() as caches:
-        return collected(update_gold(new, dq, settings, APP, batch_id, caches))
+        changes = update_gold(new, dq, settings, APP, batch_id, caches,
+                              may_be_retry=not state, latest_before=state.get("latest"),
+                              carried=state.get("carried"))
+        state.update(latest=changes.device_latest, carried=changes.carried)
+        return collected(changes)
 
 
 def collected(changes):
@@ -160,7 +166,7 @@ def test_retry_after_a_crash_midway_returns_the_same_changes(spark, settings, tm
         raise RuntimeError("killed after the alert and KPI writes")
 
     with monkeypatch.context() as patched:
-        patched.setattr(sink, "_rewrite_latest", crash)
+        patched.setattr(sink, "_latest_after", crash)
         with pytest.raises(RuntimeError):
             run_batch(spark, settings, second, 1)
     retried = run_batch(spark, settings, second, 1, append=False)
@@ -184,8 +190,7 @@ def test_keys_of_returned_frames_are_unique(spark, settings):
 
 
 QUICK_RULES = dict(sustained_overheat_readings=3, fuel_drop_points=3.0, fuel_drop_minutes=2.0,
-                   speed_anomaly_min_readings=5, speed_anomaly_zscore=3.0,
-                   stateful_recent_seconds=30.0)
+                   speed_anomaly_min_readings=5, speed_anomaly_zscore=3.0)
 
 
 def noisy_drive(car: str, start: float, seconds: float, seed: int) -> list[tuple]:
@@ -204,19 +209,19 @@ def noisy_drive(car: str, start: float, seconds: float, seed: int) -> list[tuple
     return rows
 
 
-def test_live_batches_use_recent_history_and_stay_exact(spark, settings, monkeypatch):
+def test_live_batches_recompute_from_carried_rows_and_stay_exact(spark, settings, monkeypatch):
     settings = dataclasses.replace(settings, alerts=dataclasses.replace(
         settings.alerts, **QUICK_RULES))
     ensure_gold_tables(spark, settings)
     modes_seen = []
-    original = changes_module.car_modes
+    original = cars_module.car_histories
 
     def spy(*args):
-        modes = original(*args)
-        modes_seen.append({r.car_id: r._needs_lookback for r in modes.collect()})
-        return modes
+        history, modes = original(*args)
+        modes_seen.append((sorted(modes.fast), sorted(modes.full), sorted(modes.late)))
+        return history, modes
 
-    monkeypatch.setattr(changes_module, "car_modes", spy)
+    monkeypatch.setattr(sink, "car_histories", spy)
     drives = {c: noisy_drive(c, 0, 400, seed) for seed, c in enumerate("pqr")}
     history = [r for rows in drives.values() for r in rows if r[3] < at(9, 300)]
     live = sorted((r for rows in drives.values() for r in rows if r[3] >= at(9, 300)),
@@ -224,11 +229,14 @@ def test_live_batches_use_recent_history_and_stay_exact(spark, settings, monkeyp
     late = reading("p-late", "p", at(9, 101), temp=95.0, speed=200.0, fuel=99.0,
                    arrived=at(9, 390))
     batches = [history, live[:60], live[60:120], live[120:] + [late]]
+    state = {}
     for batch_id, rows in enumerate(batches):
-        run_batch(spark, settings, rows, batch_id)
-    assert_gold_is_a_recomputation(spark, settings)
+        run_batch(spark, settings, rows, batch_id, state=state)
+        assert_gold_is_a_recomputation(spark, settings)
     kinds = {r[0] for r in spark.read.format("delta").load(settings.table_path("gold", "alerts"))
              .select("alert_type").distinct().collect()}
     assert {"SUSTAINED_OVERHEAT", "FUEL_DROP", "GPS_JUMP", "SPEED_ANOMALY"} <= kinds
-    assert modes_seen[1] == {"p": False, "q": False, "r": False}  # recent rows were enough
-    assert modes_seen[3]["p"] is True  # late: full lookback
+    assert modes_seen == [
+        ([], ["p", "q", "r"], []),  # nothing carried yet: silver's lookback
+        (["p", "q", "r"], [], []), (["p", "q", "r"], [], []),  # live: carried rows + slices
+        (["q", "r"], ["p"], ["p"])]  # p's late reading: its lookback, compared with gold

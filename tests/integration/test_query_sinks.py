@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from pyspark.sql import functions as F, types as T
 from fleetlake.gold_query import NEW_ID, process_gold_batch
 from fleetlake.hot import hot_plan, process_hot_batch
 from fleetlake.runner import prepare
-from silver.schema import VALIDATED_SCHEMA
+from silver.schema import STAGING_SCHEMA
 from silver.sink import staging_path
 from silver.validate import validate
 
@@ -21,6 +22,7 @@ from .lake_equality import assert_pg_mirrors_delta, pg_query
 pytestmark = pytest.mark.integration
 
 UTC = dt.timezone.utc
+EMPTY_ID = hashlib.sha256(b"").hexdigest()[:32]  # the derived id of a record without fields
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 KAFKA = T.StructType([T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
                       T.StructField("topic", T.StringType()),
@@ -55,19 +57,19 @@ def read(spark, path):
     return spark.read.format("delta").load(path)
 
 
-def test_hot_batch_serves_postgres_and_lands_bronze_and_staging_once(spark, tables):
+def test_hot_batch_serves_postgres_and_lands_every_record_in_staging_once(spark, tables):
     values = [event("e1", "A", 1, 150.0), event("e2", "A", 2, 60.0), b"{broken",
               event("e1", "A", 1, 150.0)]  # a retransmission in the same batch
     batch = spark.createDataFrame(kafka_rows(values, 0, T0), KAFKA)
     for _ in range(2):  # a retried batch writes nothing twice
         stats = process_hot_batch(hot_plan(batch, tables), 0, tables, "hot-app", T0)
     assert (stats.alerts, stats.cars) == (1, 1)
-    bronze = read(spark, tables.table_path("bronze", "telemetry_raw"))
-    assert sorted((r.offset, bytes(r.value)) for r in bronze.collect()) == list(enumerate(values))
     staged = read(spark, staging_path(tables)).orderBy("offset").collect()
-    assert [(r.offset, r.event_id, r.reasons) for r in staged][:2] == [(0, "e1", []),
-                                                                      (1, "e2", [])]
-    assert staged[2].reasons == ["MALFORMED_JSON"] and bytes(staged[2].value) == b"{broken"
+    assert [(r.offset, bytes(r.value), r.event_id, r.reasons) for r in staged] == [
+        (0, values[0], "e1", []), (1, values[1], "e2", []),
+        (2, b"{broken", EMPTY_ID, ["MALFORMED_JSON"]), (3, values[3], "e1", [])]
+    # bronze is the gold query's to append (from staging), off the hot path
+    assert read(spark, tables.table_path("bronze", "telemetry_raw")).count() == 0
     assert pg_query(tables.effective_pg_dsn, "SELECT event_id, alert_type FROM gold.alerts") \
         == [("e1", "OVERSPEED")]
     assert pg_query(tables.effective_pg_dsn, "SELECT car_id, event_id, speed_kmph FROM "
@@ -81,11 +83,11 @@ def gold_input(spark, tables, values, first_offset, landed, new_ids):
     bronze = spark.createDataFrame(kafka_rows(values, first_offset, landed), KAFKA).select(
         "key", "value", "topic", "partition", "offset",
         F.col("timestamp").alias("kafka_timestamp"), "ingested_at")
-    staged = validate(bronze, tables.validation).select(
-        *VALIDATED_SCHEMA.fieldNames(), F.lit(False).alias(NEW_ID))
+    staged = validate(bronze, tables.validation, keep=("key",)).select(
+        *STAGING_SCHEMA.fieldNames(), F.lit(False).alias(NEW_ID))
     markers = spark.createDataFrame([(i,) for i in new_ids], "event_id string").select(*[
         (F.col(f.name) if f.name == "event_id" else F.lit(None).cast(f.dataType)).alias(f.name)
-        for f in VALIDATED_SCHEMA.fields], F.lit(True).alias(NEW_ID))
+        for f in STAGING_SCHEMA.fields], F.lit(True).alias(NEW_ID))
     return staged.unionByName(markers)
 
 
@@ -104,6 +106,11 @@ def test_gold_batches_keep_first_copies_count_duplicates_and_mirror_postgres(spa
     silver = read(spark, tables.table_path("silver", "telemetry"))
     assert sorted((r.event_id, r.offset) for r in silver.collect()) == [
         ("e1", 0), ("e2", 1), ("e3", 11)]
+    bronze = read(spark, tables.table_path("bronze", "telemetry_raw")).collect()
+    assert sorted((r.offset, bytes(r.value), r.ingested_at) for r in bronze) == [
+        (offset, value, landed.replace(tzinfo=None)) for offset, value, landed in
+        [*((i, v, T0) for i, v in enumerate(first)),
+         *((10 + i, v, T0 + dt.timedelta(minutes=1)) for i, v in enumerate(second))]]
     quarantine = read(spark, tables.table_path("silver", "quarantine")).collect()
     assert [(bytes(r.value), r.reasons, r.quarantined_at) for r in quarantine] == [
         (b"nope", ["MALFORMED_JSON"], (T0 + dt.timedelta(minutes=5)).replace(tzinfo=None))]

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F, types as T
 from pyspark.testing import assertDataFrameEqual
 
 from gold.schema import ALERTS_SCHEMA
-from gold.stateful import car_modes, required_lookback, stateful_alerts
+from gold.stateful import required_lookback, stateful_alerts
 from infra.settings import AlertRules
 
 UTC = dt.timezone.utc
@@ -209,36 +209,3 @@ def test_batches_late_and_out_of_order_give_the_one_batch_alerts(spark):
     kinds = {r.alert_type for r in one_shot.collect()}
     assert kinds == {"SUSTAINED_OVERHEAT", "FUEL_DROP", "GPS_JUMP", "SPEED_ANOMALY"}
     assertDataFrameEqual(incremental(spark, batches, SMALL), one_shot, rtol=0, atol=0)
-
-
-def test_car_modes_say_when_recent_history_is_enough(spark):
-    rules = dataclasses.replace(AlertRules(), speed_anomaly_min_readings=5,
-                                stateful_recent_seconds=30.0)
-    rows, new = [], []
-
-    def car(name, fuels, valid=True, late=False):
-        history = [reading(f"{name}-{i}", name, 2 * i, fuel=float(f), gps_valid=valid)
-                   for i, f in enumerate(fuels)]
-        fresh = [reading(f"{name}-new{i}", name, 100 + i, fuel=float(fuels[-1]) - 1)
-                 for i in range(2)]
-        if late:  # arrives now, but is older than a reading silver already has
-            fresh = [reading(f"{name}-late", name, 5, fuel=50.0)]
-        rows.extend(history + fresh)
-        new.extend(fresh)
-
-    car("ok", [50, 49, 49.5, 49, 48, 47])  # 6 readings before, a rise, valid fixes
-    car("few", [50, 49.5, 49])
-    car("no-rise", [50, 49, 48, 47, 46, 45])
-    car("no-fix", [50, 49, 49.5, 49, 48, 47], valid=False)
-    car("late", [50, 49, 49.5, 49, 48, 47], late=True)
-    rows.append(reading("rise-at-first-new", "rise", 100, fuel=60.0))
-    new.append(rows[-1])
-    rows.extend(reading(f"rise-{i}", "rise", 2 * i, fuel=50.0 - i) for i in range(6))
-    modes = car_modes(spark.createDataFrame(rows, SILVER), spark.createDataFrame(new, SILVER),
-                      rules)
-    expected = {"ok": (False, False), "few": (False, True), "no-rise": (False, True),
-                "no-fix": (False, True), "late": (True, True), "rise": (False, False)}
-    assert {r.car_id: (r._has_late, r._needs_lookback) for r in modes.collect()} == expected
-    first_new = {r.car_id: r._first_new_ts for r in modes.select(
-        "car_id", F.unix_micros("_first_new_ts").alias("_first_new_ts")).collect()}
-    assert first_new["late"] == 5_000_000 + int(T0.timestamp() * 1_000_000)

@@ -13,7 +13,7 @@ from pyspark.testing import assertDataFrameEqual
 from bronze.schema import BRONZE_SCHEMA
 from infra.settings import RetentionSettings
 from silver.dedup import first_copies
-from silver.schema import QUARANTINE_SCHEMA, SILVER_SCHEMA, VALIDATED_SCHEMA
+from silver.schema import QUARANTINE_SCHEMA, SILVER_SCHEMA, STAGING_SCHEMA
 from silver.sink import (append_quarantine, append_silver, append_staging, ensure_silver_tables,
                          staging_path, to_staging)
 from silver.validate import quarantine_rows, valid_rows, validate
@@ -58,7 +58,7 @@ def test_ensure_tables_is_idempotent_and_keeps_commits_light(spark, settings):
     quarantine = read(spark, settings.table_path("silver", "quarantine"))
     assert quarantine.schema.simpleString() == QUARANTINE_SCHEMA.simpleString()
     staged = read(spark, staging_path(settings))
-    assert staged.schema.simpleString() == VALIDATED_SCHEMA.simpleString()
+    assert staged.schema.simpleString() == STAGING_SCHEMA.simpleString()
     assert version(spark, telemetry) == 0  # the second call changed nothing
     properties = DeltaTable.forPath(spark, telemetry).detail().first()["properties"]
     assert properties["delta.autoOptimize.autoCompact"] == "false"
@@ -107,16 +107,17 @@ def test_quarantine_append_is_idempotent(spark, tables):
     assert stored.count() == 2
 
 
-def test_staging_keeps_the_raw_value_of_rejected_rows_only(spark, tables):
-    bronze_rows = [(None, GOOD, "raw_telemetry", 0, 9, T0, T0),
+def test_staging_keeps_every_record_as_received_once(spark, tables):
+    bronze_rows = [(b"car-1", GOOD, "raw_telemetry", 0, 9, T0, T0),
                    (None, b"{oops", "raw_telemetry", 0, 10, T0, T0)]
-    validated = validate(frame(spark, bronze_rows, BRONZE_SCHEMA), tables.validation)
+    validated = validate(frame(spark, bronze_rows, BRONZE_SCHEMA), tables.validation,
+                         keep=("key",))
     append_staging(to_staging(validated), tables, APP, 0)
     append_staging(to_staging(validated), tables, APP, 0)
     staged = read(spark, staging_path(tables)).orderBy("offset").collect()
-    assert [(r.offset, r.event_id, r.value, r.reasons, r.ingested_at) for r in staged] == [
-        (9, "e-1", None, [], T0.replace(tzinfo=None)),
-        (10, EMPTY_ID, bytearray(b"{oops"), ["MALFORMED_JSON"], T0.replace(tzinfo=None))]
+    assert [(r.key, r.offset, r.event_id, r.value, r.reasons, r.ingested_at) for r in staged] == [
+        (bytearray(b"car-1"), 9, "e-1", bytearray(GOOD), [], T0.replace(tzinfo=None)),
+        (None, 10, EMPTY_ID, bytearray(b"{oops"), ["MALFORMED_JSON"], T0.replace(tzinfo=None))]
 
 
 def test_bronze_batch_through_silver(spark, tables):
