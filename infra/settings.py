@@ -99,8 +99,8 @@ class AlertRules:
     # this window; its standard deviation is floored at speed_anomaly_min_std_kmph.
     speed_anomaly_window_seconds: float = 300.0
     speed_anomaly_min_std_kmph: float = 2.0
-    # Gold first reads only this much recent history per touched car and falls back to the
-    # full lookback for the cars it is not enough for (a speed-up; results are identical).
+    # No longer read: gold carries each car's context between batches (gold/carry.py). Kept
+    # so that config files that set it stay valid (contracts are extended, never renamed).
     stateful_recent_seconds: float = 10.0
 
 
