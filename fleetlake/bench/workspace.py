@@ -57,15 +57,16 @@ class Workspace:
                 shutil.rmtree(child, ignore_errors=True)
 
 
-def create_workspace(settings: Settings, run_dir: Path, name: str) -> Workspace:
-    """A new topic, lake root and migrated database named after the bench run and `name`."""
+def create_workspace(settings: Settings, run_dir: Path, name: str,
+                     prefix: str = "bench") -> Workspace:
+    """A new topic, lake root and migrated database named after `prefix`, the run and `name`."""
     tag = f"{name}_{uuid.uuid4().hex[:8]}"
-    database = f"fleetlake_bench_{tag}"
+    database = f"fleetlake_{prefix}_{tag}"
     _admin(settings.effective_pg_dsn, sql.SQL("CREATE DATABASE {}").format(
         sql.Identifier(database)))
     dsn = extensions.make_dsn(settings.effective_pg_dsn, dbname=database)
     root = run_dir / name
-    local = dataclasses.replace(settings, topic=f"bench_{tag}", lake_root=str(root / "lake"),
+    local = dataclasses.replace(settings, topic=f"{prefix}_{tag}", lake_root=str(root / "lake"),
                                 pg_dsn=dsn,
                                 kafka_bootstrap=settings.effective_kafka_bootstrap)
     ensure_topic(local.effective_kafka_bootstrap, local.topic, local.topic_partitions)

@@ -1,0 +1,100 @@
+"""The faults the campaign injects: each breaks something, holds it broken, then repairs it.
+
+A fault is a function of the running campaign (fleetlake/campaign/run.py `Target`) that returns
+once the repair is done: the campaign then times how long the pipeline takes to process
+everything Kafka held at that moment. Kafka and PostgreSQL faults need the embedded services
+(`fleetlake services up`): they kill and restart the local processes.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from typing import Callable, Protocol
+
+from kafka import KafkaProducer
+
+from infra.kafka_local import kafka_home, start_kafka
+from infra.postgres_local import start_postgres, stop_postgres
+from infra.procs import pid_alive, read_pid
+from infra.settings import Settings
+
+
+class Target(Protocol):
+    """What a fault acts on (implemented by run.Campaign)."""
+
+    services: Settings  # the embedded services' settings
+    settings: Settings  # the campaign's topic, lake and database
+    rng: random.Random
+    hold_s: float  # how long a service stays down
+    rate: float  # the steady load, events/s
+
+    def kill_pipeline(self) -> None: ...
+    def start_pipeline(self) -> None: ...
+    def produce(self, rate: float, seconds: float) -> None: ...
+
+
+def pipeline_kill(target: Target) -> None:
+    """kill -9 of the pipeline's whole process group (Python and its JVM), then a restart."""
+    target.kill_pipeline()
+    target.start_pipeline()
+
+
+def postgres_restart(target: Target) -> None:
+    """The embedded PostgreSQL stopped (fast shutdown: every connection cut), then started."""
+    stop_postgres(target.services)
+    time.sleep(target.hold_s)
+    start_postgres(target.services)
+
+
+def kafka_kill(target: Target) -> None:
+    """kill -9 of the embedded Kafka broker, then a restart on the same data directory."""
+    pid = read_pid(kafka_home(target.services) / "kafka.pid")
+    if not pid or not pid_alive(pid):
+        raise RuntimeError("the embedded Kafka broker is not running: run `fleetlake services up`")
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(target.hold_s)
+    start_kafka(target.services)
+
+
+MALFORMED_BURST = 2_000  # records of a malformed burst
+
+
+def malformed_burst(target: Target) -> None:
+    """MALFORMED_BURST records at once, none of them a valid event: truncated JSON, bare
+    garbage, a JSON array, an empty value."""
+    rng = target.rng
+    shapes = [lambda i: b'{"event_id": "burst-%d", "car_id": "CAR-0' % i,
+              lambda i: bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 40))),
+              lambda i: b"[1, 2, %d]" % i, lambda i: b""]
+    producer = KafkaProducer(bootstrap_servers=target.settings.effective_kafka_bootstrap,
+                             acks="all", linger_ms=20)
+    try:
+        for i in range(MALFORMED_BURST):
+            producer.send(target.settings.topic, key=b"burst", value=shapes[i % len(shapes)](i))
+        producer.flush()
+    finally:
+        producer.close()
+
+
+OVERLOAD_FACTOR = 10
+OVERLOAD_SECONDS = 10.0
+
+
+def producer_overload(target: Target) -> None:
+    """The producer at OVERLOAD_FACTOR times the steady rate for OVERLOAD_SECONDS."""
+    target.produce(target.rate * OVERLOAD_FACTOR, OVERLOAD_SECONDS)
+
+
+FAULTS: dict[str, Callable[[Target], None]] = {
+    "pipeline kill -9": pipeline_kill,
+    "PostgreSQL stop/start": postgres_restart,
+    "Kafka broker kill -9": kafka_kill,
+    "100% malformed burst": malformed_burst,
+    "producer at 10x rate": producer_overload,
+}
+# Not injected yet: the lake root out of space, a truncated or deleted checkpoint file.
