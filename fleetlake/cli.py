@@ -156,7 +156,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _is_user_error(exc: Exception) -> bool:
-    from fleetlake.runner import LegacyLakeError
+    from fleetlake.runner import LakeOutOfSpaceError, LegacyLakeError
     from infra.jvm_deps import DependencyError
     from infra.procs import ServiceError
     from infra.spark import JavaMissingError
@@ -169,7 +169,7 @@ def _is_user_error(exc: Exception) -> bool:
         return not is_transient(exc)  # wrong user, password or database: the user's to fix
     return isinstance(exc, (ConfigError, ServiceError, DependencyError, JavaMissingError,
                             KafkaUnavailableError, PostgresUnavailableError, MigrationError,
-                            LegacyLakeError, *user_errors()))
+                            LegacyLakeError, LakeOutOfSpaceError, *user_errors()))
 
 
 if __name__ == "__main__":

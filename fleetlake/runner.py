@@ -37,6 +37,10 @@ class LegacyLakeError(RuntimeError):
     """The lake was written by a version this one cannot continue from."""
 
 
+class LakeOutOfSpaceError(RuntimeError):
+    """A write to the lake root failed for lack of space (the query stopped; nothing is lost)."""
+
+
 def refuse_legacy_lake(spark: SparkSession, settings: Settings) -> None:
     """A 0.1 lake has a checkpoint of its single query and none of the two queries: the hot
     query would read the topic again from the start and duplicate bronze, so refuse."""
@@ -119,6 +123,17 @@ def _failure(query: StreamingQuery) -> str | None:
     return None if error is None else f"streaming query {query.name} failed: {error}"
 
 
+def _query_error(query: StreamingQuery, failure: str, settings: Settings) -> RuntimeError:
+    """The error a failed query raises: one clear line for a full disk (the batch was not
+    committed, so a restart redoes it: every write is idempotent), else the query's own."""
+    if "No space left on device" in failure:
+        return LakeOutOfSpaceError(
+            f"streaming query {query.name} stopped: no space left on the device of the lake "
+            f"root {settings.lake_root}; free space there, then run `fleetlake pipeline run` "
+            f"again (it resumes from its checkpoints; nothing is lost)")
+    return RuntimeError(failure)
+
+
 def await_queries(queries: list[StreamingQuery], recorder: ProgressRecorder | None,
                   until_stopped: StreamingQuery | None = None, report_every_s: float = 2.0) -> None:
     """Print a progress line per new batch of each query until `until_stopped` (or any query)
@@ -158,6 +173,9 @@ def run_queries(spark: SparkSession, settings: Settings, available_now: bool) ->
             await_queries(queries, recorder, until_stopped=hot_query)
             gold.processAllAvailable()  # every staged batch the hot query wrote
             await_queries(queries, recorder, until_stopped=hot_query)
+    except Exception:
+        if not any(_failure(query) for query in queries):
+            raise  # else: raised below, as the failed query's error
     finally:
         for query in queries:
             if query.isActive:
@@ -167,7 +185,7 @@ def run_queries(spark: SparkSession, settings: Settings, available_now: bool) ->
     for query in queries:
         failure = _failure(query)
         if failure:
-            raise RuntimeError(failure)
+            raise _query_error(query, failure, settings)
 
 
 def run_available_now(spark: SparkSession, settings: Settings) -> None:

@@ -7,10 +7,12 @@ everything Kafka held at that moment. Kafka and PostgreSQL faults need the embed
 """
 from __future__ import annotations
 
+import errno
 import os
 import random
 import signal
 import time
+from pathlib import Path
 from typing import Callable, Protocol
 
 from kafka import KafkaProducer
@@ -90,11 +92,37 @@ def producer_overload(target: Target) -> None:
     target.produce(target.rate * OVERLOAD_FACTOR, OVERLOAD_SECONDS)
 
 
+BALLAST = ".campaign-ballast"  # the file that fills the lake root's file system
+
+
+def lake_out_of_space(target: Target) -> None:
+    """The lake root's file system full (a ballast file fills the campaign's small tmpfs) for
+    `hold_s`, then freed. The pipeline's next write fails; it stops with a one-line error and
+    is restarted by the campaign (run.Campaign, counted as a pipeline exit)."""
+    ballast = Path(target.settings.lake_root) / BALLAST
+    chunk = bytes(4 << 20)
+    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while True:
+            os.write(fd, chunk)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(fd)
+    try:
+        time.sleep(target.hold_s)
+    finally:
+        ballast.unlink()
+
+
 FAULTS: dict[str, Callable[[Target], None]] = {
     "pipeline kill -9": pipeline_kill,
     "PostgreSQL stop/start": postgres_restart,
     "Kafka broker kill -9": kafka_kill,
     "100% malformed burst": malformed_burst,
     "producer at 10x rate": producer_overload,
+    "lake root out of space": lake_out_of_space,
 }
-# Not injected yet: the lake root out of space, a truncated or deleted checkpoint file.
+OUT_OF_SPACE = "lake root out of space"  # needs the lake on a tmpfs (run.Campaign mounts one)
+# Not injected yet: a truncated or deleted checkpoint file.

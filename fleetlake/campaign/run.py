@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from fleetlake.bench.workspace import CLI, Workspace
 from fleetlake.campaign.checks import CheckResult, kafka_records, run_checks
-from fleetlake.campaign.faults import FAULTS
+from fleetlake.campaign.faults import FAULTS, OUT_OF_SPACE
 from infra.settings import Settings
 from serving.db import query_rows
 
@@ -42,6 +42,7 @@ class CampaignPlan:
     faults: tuple[str, ...] = tuple(FAULTS)
     seed: int = 7
     catch_up_timeout_s: float = 420.0
+    lake_mib: int = 2048  # size of the tmpfs the lake root lives on (for OUT_OF_SPACE)
 
 
 @dataclass
@@ -164,8 +165,35 @@ class Campaign:
                       f"{result.kafka_records:,} records in {time.monotonic() - checked:.1f}s")
         return recover_s, result
 
+    # --- the lake's own file system (for OUT_OF_SPACE) -------------------------------------
+    def _mount_lake(self) -> None:
+        lake = Path(self.settings.lake_root)
+        lake.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.plan.lake_mib}m",
+                               "tmpfs", str(lake)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise CampaignError(f"cannot mount a {self.plan.lake_mib} MiB tmpfs on {lake} for "
+                                f"the '{OUT_OF_SPACE}' fault ({done.stderr.strip()}): run as "
+                                "root, or leave that fault out")
+
+    def _unmount_lake(self) -> None:
+        subprocess.run(["umount", "--lazy", self.settings.lake_root], capture_output=True,
+                       check=False)
+
     # --- the campaign --------------------------------------------------------------------
     def run(self) -> list[FaultRecord]:
+        """Inject every fault of the plan; the lake root on a tmpfs of its own when the plan
+        fills it up (unmounted at the end)."""
+        own_mount = OUT_OF_SPACE in self.plan.faults
+        if own_mount:
+            self._mount_lake()
+        try:
+            return self._run()
+        finally:
+            if own_mount:
+                self._unmount_lake()
+
+    def _run(self) -> list[FaultRecord]:
         order = [name for _ in range(self.plan.rounds)
                  for name in self.rng.sample(self.plan.faults, len(self.plan.faults))]
         loader = threading.Thread(target=self._load, daemon=True)
