@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg2
-from psycopg2 import extensions, sql
+from psycopg2 import errors, extensions, sql
 
 from infra.dsn import error_line
 
@@ -115,8 +115,22 @@ def temporary_database(admin_dsn: str, prefix: str = "fleetlake_tmp") -> Iterato
     try:
         yield extensions.make_dsn(admin_dsn, dbname=name)
     finally:
-        run_admin(admin_dsn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        drop_database(admin_dsn, name)
+
+
+def drop_database(admin_dsn: str, name: str, attempts: int = 40, delay_s: float = 0.5) -> None:
+    """DROP DATABASE … WITH (FORCE), retried while a backend the role may not terminate is
+    attached: an autovacuum worker analysing a table just loaded (seen in CI after a 100k-row
+    COPY: "must be a member of the role whose process is being terminated")."""
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(attempts):
+        try:
+            run_admin(admin_dsn, statement)
+            return
+        except (errors.InsufficientPrivilege, errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay_s)
 
 
 def run_admin(dsn: str, statement: sql.Composable,

@@ -14,7 +14,7 @@ from psycopg2 import extensions, sql
 from fleetlake.bench.procs import MeasuredProcess
 from infra.settings import Settings
 from ingestion.admin import ensure_topic
-from serving.db import run_admin
+from serving.db import drop_database, run_admin
 from serving.migrate import apply_migrations
 
 CLI = [sys.executable, "-m", "fleetlake.cli"]
@@ -49,8 +49,7 @@ class Workspace:
         return MeasuredProcess(command, self.env(), self.root / f"{label}.log")
 
     def remove(self, admin_dsn: str) -> None:
-        _admin(admin_dsn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(self.database)))
+        drop_database(admin_dsn, self.database)
         # the pipeline logs stay (per-batch step times: what to read after a slow run)
         for child in self.root.iterdir() if self.root.exists() else ():
             if child.is_dir():

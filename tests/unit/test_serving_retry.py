@@ -108,3 +108,23 @@ def test_default_policy_retries_forever():
     policy = RetryPolicy()
     assert policy.max_attempts is None
     assert policy.delay(100) == policy.max_delay
+
+
+def test_drop_database_waits_for_a_backend_it_may_not_terminate(monkeypatch):
+    calls = []
+    blocked = psycopg2.errors.InsufficientPrivilege(
+        "must be a member of the role whose process is being terminated")
+
+    def run_admin(dsn, statement, application_name="fleetlake-admin"):
+        calls.append(statement)
+        if len(calls) <= 2:  # an autovacuum worker is attached for a moment
+            raise blocked
+
+    monkeypatch.setattr(db, "run_admin", run_admin)
+    monkeypatch.setattr(db.time, "sleep", lambda s: None)
+    db.drop_database(DSN, "fleetlake_test_x")
+    assert len(calls) == 3 and len(set(map(repr, calls))) == 1
+    calls.clear()
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        db.drop_database(DSN, "fleetlake_test_x", attempts=2)
+    assert len(calls) == 2
