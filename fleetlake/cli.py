@@ -42,8 +42,10 @@ def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_pipeline(settings: Settings, args: argparse.Namespace) -> int:
-    from fleetlake.runner import run_pipeline
+    from fleetlake.runner import repair_pipeline, run_pipeline
 
+    if args.action == "repair":
+        return repair_pipeline(settings, ensure=not args.no_services)
     return run_pipeline(settings, available_now=args.available_now, ensure=not args.no_services)
 
 
@@ -90,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     produce.set_defaults(func=_cmd_produce)
 
     pipeline = sub.add_parser("pipeline", help="run the streaming pipeline")
-    pipeline.add_argument("action", choices=["run"])
+    pipeline.add_argument("action", choices=["run", "repair"],
+                          help="run the queries, or repair their checkpoints from the journal")
     pipeline.add_argument("--available-now", action="store_true",
                           help="process everything in the topic through every layer, then exit")
     pipeline.add_argument("--no-services", action="store_true",
@@ -156,6 +159,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _is_user_error(exc: Exception) -> bool:
+    from fleetlake.checkpoint_check import CheckpointDamagedError
     from fleetlake.runner import LakeOutOfSpaceError, LegacyLakeError
     from infra.jvm_deps import DependencyError
     from infra.procs import ServiceError
@@ -169,7 +173,8 @@ def _is_user_error(exc: Exception) -> bool:
         return not is_transient(exc)  # wrong user, password or database: the user's to fix
     return isinstance(exc, (ConfigError, ServiceError, DependencyError, JavaMissingError,
                             KafkaUnavailableError, PostgresUnavailableError, MigrationError,
-                            LegacyLakeError, LakeOutOfSpaceError, *user_errors()))
+                            LegacyLakeError, LakeOutOfSpaceError, CheckpointDamagedError,
+                            *user_errors()))
 
 
 if __name__ == "__main__":

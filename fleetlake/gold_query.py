@@ -151,7 +151,8 @@ class GoldSink:
             self.app_id = read_query_id(batch_df.sparkSession, self.checkpoint)
         # a failed batch stops the query, so only the first batch of a process can be a retry
         first = not self.history
-        batch_time = batch_timestamp(batch_df.sparkSession, self.checkpoint, batch_id)
+        batch_time = batch_timestamp(batch_df.sparkSession, self.checkpoint, batch_id,
+                                     query_id=self.app_id if first else None)
         stats = process_gold_batch(batch_df, batch_id, self.settings, self.app_id, batch_time,
                                    may_be_retry=first,
                                    latest_before=None if first else self.latest,

@@ -131,10 +131,11 @@ class HotSink:
         if self.app_id is None:
             self.app_id = read_query_id(batch_df.sparkSession, self.checkpoint)
         # a failed batch stops the query, so only the first batch of a process can be a retry
-        stats = process_hot_batch(batch_df, batch_id, self.settings, self.app_id,
-                                  batch_timestamp(batch_df.sparkSession, self.checkpoint,
-                                                  batch_id),
-                                  may_be_retry=not self.history)
+        first = not self.history
+        batch_time = batch_timestamp(batch_df.sparkSession, self.checkpoint, batch_id,
+                                     query_id=self.app_id if first else None)
+        stats = process_hot_batch(batch_df, batch_id, self.settings, self.app_id, batch_time,
+                                  may_be_retry=first)
         stats.seconds = time.monotonic() - started
         stats.jobs = jobs.count()
         self.history.append(stats)

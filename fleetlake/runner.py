@@ -16,6 +16,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from bronze.pipeline import ensure_bronze_table
 from fleetlake import gold_query, hot
+from fleetlake.checkpoint_check import repair_checkpoints, verify_checkpoints
 from fleetlake.progress import ProgressRecorder, progress_line
 from gold.sink import ensure_gold_tables
 from infra.lease import lake_lease
@@ -61,6 +62,8 @@ def prepare(spark: SparkSession, settings: Settings) -> None:
     ensure_bronze_table(spark, settings)
     ensure_silver_tables(spark, settings)
     ensure_gold_tables(spark, settings)
+    # a damaged checkpoint would make a query skip or re-read data: refuse, saying how to repair
+    verify_checkpoints(spark, settings)
 
 
 def hot_source(spark: SparkSession, settings: Settings) -> DataFrame:
@@ -192,6 +195,27 @@ def run_available_now(spark: SparkSession, settings: Settings) -> None:
     """Everything in the topic through every layer into PostgreSQL, in this process."""
     prepare(spark, settings)
     run_queries(spark, settings, available_now=True)
+
+
+def repair_pipeline(settings: Settings, ensure: bool = True) -> int:
+    """Entry point of `fleetlake pipeline repair`: repair both queries' checkpoints from the
+    journal (fleetlake/checkpoint_check.py); 0 when the pipeline may start, else 1."""
+    if ensure:
+        from infra.services import ensure_services
+
+        ensure_services(settings, log=lambda m: print(m, file=sys.stderr))
+    with lake_lease(settings, "pipeline repair"):
+        spark = build_spark(settings, app_name="fleetlake-pipeline-repair")
+        report = repair_checkpoints(spark, settings)
+    for line in report.done:
+        print(f"pipeline repair: {line}", file=sys.stderr)
+    for line in report.unrepairable:
+        print(f"fleetlake: error: {line}", file=sys.stderr)
+    if not report.unrepairable:
+        print("pipeline repair: " + ("both checkpoints repaired; start the pipeline again"
+                                     if report.done else "both checkpoints are whole: nothing "
+                                     "to repair"), file=sys.stderr)
+    return 1 if report.unrepairable else 0
 
 
 def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -> int:

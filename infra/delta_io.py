@@ -72,20 +72,31 @@ def _parse_tag(tag: str | None) -> tuple[str, int] | None:
 def committed(spark: SparkSession, path: str, app_id: str, batch_id: int) -> bool:
     """True if a commit of the table carries (app_id, batch_id)'s tag.
 
-    Reads the log newest first and stops at the app's newest commit: a streaming query commits
-    its batches in order, so an older batch of the app means this one never committed.
+    A streaming query commits its batches in order, so the app's newest tagged commit says:
+    an older batch of the app means this one never committed.
     """
+    tag = newest_tag(spark, path, app_id)
+    return tag is not None and tag[1] >= batch_id
+
+
+def newest_tag(spark: SparkSession, path: str,
+               app_id: str | None = None) -> tuple[str, int] | None:
+    """(app id, batch id) of the table's newest commit tagged by `app_id` (by any app: None);
+    None if there is none, or no table. Reads the log newest first, 20 then 200 commits, then
+    all of it."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
     for limit in (20, 200, None):
         table = DeltaTable.forPath(spark, path)
         frame = table.history(limit) if limit else table.history()
         rows = frame.select("version", "userMetadata").collect()
         for row in rows:
             parsed = _parse_tag(row["userMetadata"])
-            if parsed is not None and parsed[0] == app_id:
-                return parsed[1] >= batch_id
+            if parsed is not None and (app_id is None or parsed[0] == app_id):
+                return parsed
         if limit is None or len(rows) < limit:
-            return False
-    return False
+            return None
+    return None
 
 
 def overwrite_once(frame: DataFrame, path: str, app_id: str, batch_id: int,

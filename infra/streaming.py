@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 from pyspark.sql import SparkSession
 
+from infra.checkpoint_files import journal_batch
+
 
 def read_query_id(spark: SparkSession, checkpoint: str) -> str:
     """The streaming query id stored in the checkpoint: stable across restarts of the query, so
@@ -22,21 +24,16 @@ def path_exists(spark: SparkSession, path: str) -> bool:
     return bool(fs.exists(hadoop_path))
 
 
-def batch_timestamp(spark: SparkSession, checkpoint: str, batch_id: int) -> datetime:
+def batch_timestamp(spark: SparkSession, checkpoint: str, batch_id: int,
+                    query_id: str | None = None) -> datetime:
     """The micro-batch's timestamp (UTC) from the query's offset log: what current_timestamp()
-    reads in that batch, the same when the batch is retried.
+    reads in that batch, the same when the batch is retried. Reading it journals the batch's
+    offsets entry (and, given `query_id`, the query id) before the batch writes anything
+    (infra/checkpoint_files.py: what `fleetlake pipeline repair` restores a damaged
+    checkpoint from).
 
     Sinks stamp rows with it as a literal added after the heavy stages: a per-batch literal
     inside a stage changes its generated code, so Spark would compile it again every batch
     (measured: two classes, ~1-2 s per hot batch)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint.rstrip('/')}/offsets/{int(batch_id)}")
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.open(path)
-    try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        reader.readLine()  # the log format version ("v1")
-        millis = int(json.loads(reader.readLine())["batchTimestampMs"])
-    finally:
-        stream.close()
-    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    entry = journal_batch(spark, checkpoint, batch_id, query_id)
+    return datetime.fromtimestamp(int(entry[0]["batchTimestampMs"]) / 1000, tz=timezone.utc)

@@ -145,6 +145,14 @@ def run_admin(dsn: str, statement: sql.Composable,
         conn.close()
 
 
+def processed_rows(dsn: str, application_name: str = "fleetlake") -> int:
+    """Kafka records the gold query has counted (the sum of rows_in over the PostgreSQL
+    gold.dq_batch_metrics): how far the whole pipeline got."""
+    rows = query_rows(dsn, "SELECT coalesce(sum(rows_in), 0) FROM gold.dq_batch_metrics", (),
+                      application_name)
+    return int(rows[0][0])
+
+
 def query_rows(dsn: str, statement: str | sql.Composable, params: tuple = (),
                application_name: str = "fleetlake") -> list[tuple]:
     """Rows of one statement in its own committed transaction, session time zone UTC ([] for a

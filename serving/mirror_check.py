@@ -94,13 +94,20 @@ def difference(expected: list[tuple], actual: list[tuple], limit: int = 5) -> st
             f"{sum(extra.values())} unexpected, e.g. {list(extra.elements())[:limit]}")
 
 
+def compare_mirror(spark: SparkSession, settings: Settings, tables: tuple[str, ...] = GOLD_TABLES
+                   ) -> tuple[dict[str, list[tuple]], dict[str, str]]:
+    """(the normalised Delta rows per table, the difference per table whose PostgreSQL rows
+    differ from them)."""
+    rows, found = {}, {}
+    for name in tables:
+        rows[name] = delta_gold_rows(spark, settings, name)
+        pg = pg_gold_rows(settings.effective_pg_dsn, name)
+        if pg != rows[name]:
+            found[name] = difference(rows[name], pg)
+    return rows, found
+
+
 def mirror_differences(spark: SparkSession, settings: Settings,
                        tables: tuple[str, ...] = GOLD_TABLES) -> dict[str, str]:
     """Per gold table whose PostgreSQL rows differ from its Delta rows: the difference."""
-    found = {}
-    for name in tables:
-        delta, pg = delta_gold_rows(spark, settings, name), pg_gold_rows(
-            settings.effective_pg_dsn, name)
-        if pg != delta:
-            found[name] = difference(delta, pg)
-    return found
+    return compare_mirror(spark, settings, tables)[1]

@@ -21,7 +21,7 @@ from fleetlake.bench.backlog import BenchError
 from fleetlake.bench.procs import TreeUsage
 from fleetlake.bench.workspace import CLI, Workspace, create_workspace
 from infra.settings import Settings
-from serving.db import query_rows
+from serving.db import processed_rows, query_rows
 
 TRIGGERS_SQL = """
 CREATE SCHEMA bench;
@@ -87,8 +87,7 @@ def _wait_for_rows(dsn: str, expected: int, pipeline) -> None:
     while time.monotonic() < deadline:
         if pipeline.proc.poll() is not None:
             raise BenchError(f"the pipeline exited early: see {pipeline.log_path}")
-        got = _query(dsn, "SELECT coalesce(sum(rows_in), 0) FROM gold.dq_batch_metrics")[0][0]
-        if int(got) >= expected:
+        if processed_rows(dsn, "fleetlake-bench") >= expected:
             return
         time.sleep(1.0)
     raise BenchError(f"the pipeline did not catch up within {CATCH_UP_TIMEOUT_S:.0f}s: see "

@@ -2,7 +2,9 @@
 
 A fault is a function of the running campaign (fleetlake/campaign/run.py `Target`) that returns
 once the repair is done: the campaign then times how long the pipeline takes to process
-everything Kafka held at that moment. Kafka and PostgreSQL faults need the embedded services
+everything Kafka held at that moment. A fault whose repair is itself part of recovering (the
+checkpoint's: a refused start, `pipeline repair`) returns the seconds it took, which count
+toward the time to recover. Kafka and PostgreSQL faults need the embedded services
 (`fleetlake services up`): they kill and restart the local processes.
 """
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import re
 import signal
 import time
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Callable, Protocol
 
 from kafka import KafkaProducer
 
+from fleetlake import gold_query, hot
 from infra.kafka_local import kafka_home, start_kafka
 from infra.postgres_local import start_postgres, stop_postgres
 from infra.procs import pid_alive, read_pid
@@ -35,6 +39,8 @@ class Target(Protocol):
     def kill_pipeline(self) -> None: ...
     def start_pipeline(self) -> None: ...
     def produce(self, rate: float, seconds: float) -> None: ...
+    def pipeline_refusal(self, timeout_s: float) -> str | None: ...
+    def repair_pipeline(self) -> str: ...
 
 
 def pipeline_kill(target: Target) -> None:
@@ -116,13 +122,52 @@ def lake_out_of_space(target: Target) -> None:
         ballast.unlink()
 
 
-FAULTS: dict[str, Callable[[Target], None]] = {
+def damage_checkpoint_file(checkpoint: Path, rng: random.Random) -> str:
+    """Truncate (a torn write) or delete (as `rm` would: its checksum stays) one file Spark
+    reads at start: the query id, the newest offsets entry or the newest commit."""
+    kind = rng.choice(("metadata", "offsets", "commits"))
+    relative = kind
+    if kind != "metadata":
+        relative += f"/{max(int(p.name) for p in (checkpoint / kind).iterdir() if p.name.isdigit())}"
+    path = checkpoint / relative
+    if rng.random() < 0.5:
+        os.truncate(path, path.stat().st_size // 2)
+        return f"truncated {checkpoint.name}/{relative}"
+    path.unlink()
+    return f"deleted {checkpoint.name}/{relative}"
+
+
+REFUSAL = re.compile(r"fleetlake: error: the checkpoint of streaming query \S+ is damaged "
+                     r"\(.+\): starting from it would skip or re-read data; run `fleetlake "
+                     r"pipeline repair`.*")
+
+
+def checkpoint_damage(target: Target) -> float:
+    """kill -9 of the pipeline, one file of the hot or the gold query's checkpoint damaged,
+    a restart: the pipeline must refuse with the repair line; `fleetlake pipeline repair`,
+    then a restart. Returns the seconds from the first restart to the second (the refusal and
+    the repair are part of the recovery)."""
+    target.kill_pipeline()
+    query = target.rng.choice((hot.QUERY_NAME, gold_query.QUERY_NAME))
+    done = damage_checkpoint_file(Path(target.settings.checkpoint_path(query)), target.rng)
+    started = time.monotonic()
+    target.start_pipeline()
+    refusal = target.pipeline_refusal(timeout_s=180.0)
+    if refusal is None or not REFUSAL.fullmatch(refusal):
+        raise RuntimeError(f"after {done}, the pipeline did not refuse to start with the repair "
+                           f"line (it said: {refusal!r})")
+    target.repair_pipeline()
+    target.start_pipeline()
+    return time.monotonic() - started
+
+
+FAULTS: dict[str, Callable[[Target], float | None]] = {
     "pipeline kill -9": pipeline_kill,
     "PostgreSQL stop/start": postgres_restart,
     "Kafka broker kill -9": kafka_kill,
     "100% malformed burst": malformed_burst,
     "producer at 10x rate": producer_overload,
     "lake root out of space": lake_out_of_space,
+    "checkpoint file truncated or deleted": checkpoint_damage,
 }
 OUT_OF_SPACE = "lake root out of space"  # needs the lake on a tmpfs (run.Campaign mounts one)
-# Not injected yet: a truncated or deleted checkpoint file.

@@ -26,7 +26,7 @@ from fleetlake.bench.workspace import CLI, Workspace
 from fleetlake.campaign.checks import CheckResult, kafka_records, run_checks
 from fleetlake.campaign.faults import FAULTS, OUT_OF_SPACE
 from infra.settings import Settings
-from serving.db import query_rows
+from serving.db import processed_rows
 
 
 class CampaignError(RuntimeError):
@@ -49,7 +49,7 @@ class CampaignPlan:
 class FaultRecord:
     fault: str
     in_flight: int  # records in Kafka not yet processed when the fault was injected
-    recover_s: float  # from the repair to everything then in Kafka processed
+    recover_s: float  # from the repair (or the refused restart) to all then in Kafka processed
     lost: int
     duplicated: int
     pipeline_exits: int  # times the pipeline exited by itself (and was restarted)
@@ -84,6 +84,36 @@ class Campaign:
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True)
         log.close()
+
+    def _log(self) -> Path:
+        return self.workspace.root / f"pipeline-{self._pipelines}.log"
+
+    def pipeline_refusal(self, timeout_s: float) -> str | None:
+        """The error line of a pipeline that exited before starting its queries; None once it
+        started them (or after `timeout_s`)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            exited = self._proc is not None and self._proc.poll() is not None
+            text = self._log().read_text(errors="replace")
+            if "pipeline: continuous" in text:
+                return None
+            if exited:
+                return next((line for line in text.splitlines()
+                             if line.startswith("fleetlake: error:")), text[-300:])
+            time.sleep(0.5)
+        return None
+
+    def repair_pipeline(self) -> str:
+        """`fleetlake pipeline repair`; its output (raises unless it repaired)."""
+        done = subprocess.run([*CLI, "pipeline", "repair", "--no-services"],
+                              env=self.workspace.env(), capture_output=True, text=True,
+                              timeout=600, check=False)
+        lines = [line for line in done.stderr.splitlines() if "pipeline repair" in line
+                 or line.startswith("fleetlake: error:")]
+        if done.returncode != 0:
+            raise CampaignError(f"`fleetlake pipeline repair` failed: {lines[-3:]}")
+        self.progress("; ".join(lines))
+        return "\n".join(lines)
 
     def kill_pipeline(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -127,11 +157,9 @@ class Campaign:
     def processed(self) -> int | None:
         """Records the gold query counted in PostgreSQL (None while it is unreachable)."""
         try:
-            rows = query_rows(self.settings.effective_pg_dsn, "SELECT coalesce(sum(rows_in), 0) "
-                              "FROM gold.dq_batch_metrics", (), "fleetlake-campaign")
+            return processed_rows(self.settings.effective_pg_dsn, "fleetlake-campaign")
         except Exception:  # noqa: BLE001 - PostgreSQL down: the caller waits
             return None
-        return int(rows[0][0])
 
     def _wait_processed(self, records: int) -> float:
         """Seconds until PostgreSQL counts `records`; restarts a pipeline that exited."""
@@ -210,8 +238,9 @@ class Campaign:
                 exits, done = self.exits, self.processed() or 0
                 in_flight = max(self._records() - done, 0)
                 self.progress(f"fault {number}/{len(order)}: {name} ({in_flight:,} in flight)")
-                FAULTS[name](self)
+                repair_s = FAULTS[name](self) or 0.0
                 recover_s, after = self._recover_and_check(name)
+                recover_s += repair_s
                 records.append(FaultRecord(
                     name, in_flight, round(recover_s, 1), after.lost - before.lost,
                     after.duplicated - before.duplicated, self.exits - exits,

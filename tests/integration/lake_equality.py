@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from infra.settings import Settings
-from serving.mirror_check import (GOLD_TABLES, delta_gold_rows, difference, pg_gold_rows,
-                                  pg_ledger, pg_query, sorted_rows)
+from serving.mirror_check import (GOLD_TABLES, compare_mirror, delta_gold_rows, difference,
+                                  pg_gold_rows, pg_ledger, pg_query, sorted_rows)
 
 __all__ = ["GOLD_TABLES", "assert_pg_mirrors_delta", "delta_gold_rows", "difference",
            "pg_gold_rows", "pg_ledger", "pg_query", "sorted_rows"]
@@ -21,13 +21,9 @@ def assert_pg_mirrors_delta(spark: SparkSession, settings: Settings,
     Returns the (normalised, sorted) Delta rows per table for further assertions.
     """
     dsn = settings.effective_pg_dsn
-    delta = {}
-    for name in tables:
-        delta[name] = delta_gold_rows(spark, settings, name)
-        pg = pg_gold_rows(dsn, name)
-        assert pg == delta[name], (
-            f"PostgreSQL gold.{name} differs from Delta gold/{name}: "
-            f"{difference(delta[name], pg)}")
+    delta, differences = compare_mirror(spark, settings, tables)
+    assert not differences, "; ".join(f"PostgreSQL gold.{name} differs from Delta gold/{name}: "
+                                      f"{diff}" for name, diff in differences.items())
     batches = sorted((row[0], row[1]) for row in delta_gold_rows(
         spark, settings, "dq_batch_metrics"))
     gold_apps = {app for app, _ in batches}

@@ -1,7 +1,8 @@
 """The fault campaign's CI subset: each fault of fleetlake/campaign/faults.py injected once into a
 running pipeline under steady load; after each, nothing lost, nothing duplicated, the
 accounting identity holds and PostgreSQL equals Delta (longer runs: scripts/fault_campaign.py).
-The pipeline survives every fault but a full lake root, where it stops with one clear line."""
+The pipeline survives every fault but a full lake root, where it stops with one clear line, and
+a damaged checkpoint, from which it refuses to start (one line) until `pipeline repair`."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,7 @@ import re
 import pytest
 
 from fleetlake.bench.workspace import create_workspace
-from fleetlake.campaign.faults import FAULTS, OUT_OF_SPACE
+from fleetlake.campaign.faults import FAULTS, OUT_OF_SPACE, REFUSAL
 from fleetlake.campaign.run import Campaign, CampaignPlan, markdown_table, summarise
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -36,6 +37,9 @@ def test_every_fault_once_loses_and_duplicates_nothing(spark, base_settings, tmp
         assert record.recover_s < plan.catch_up_timeout_s
     logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("campaign/pipeline-*.log"))
     errors = [line for line in logs.splitlines() if line.startswith("fleetlake: error:")]
+    refusals = [line for line in errors if REFUSAL.fullmatch(line)]
+    assert len(refusals) == 1, errors  # the damaged checkpoint's refused start
+    errors.remove(refusals[0])
     assert len(errors) == 1 and re.fullmatch(
         r"fleetlake: error: streaming query fleetlake_(hot|gold) stopped: no space left on the "
         f"device of the lake root {re.escape(workspace.settings.lake_root)}; free space there, "
