@@ -45,7 +45,7 @@ class LocalServices:
 class SparkSettings:
     """Spark session sizing; defaults fit a 2-core, 24 GiB machine next to Kafka and PostgreSQL."""
 
-    driver_memory: str = "3g"
+    driver_memory: str = "2g"
     shuffle_partitions: int = 4
     hot_shuffle_partitions: int = 2
     max_offsets_per_trigger: int = 500_000
