@@ -54,12 +54,15 @@ def _sink_batch(spark: SparkSession, settings: Settings, query: str,
     """(newest batch the query's sink wrote, the query id on its first table's newest tagged
     write); the batch counts the writes of `app_id` (else of that query id)."""
     paths = written_tables(settings)[query]
-    lake_id = next((tag[0] for tag in map(lambda p: newest_tag(spark, p), paths)
-                    if tag is not None), None)
+    newest = {path: newest_tag(spark, path) for path in paths}
+    lake_id = next((tag[0] for tag in newest.values() if tag is not None), None)
     app_id = app_id or lake_id
     if app_id is None:
         return None, None
-    batches = [tag[1] for tag in (newest_tag(spark, p, app_id) for p in paths) if tag]
+    # the newest tag of a table is usually the app's own: look further back only when it is not
+    tags = [tag if tag is not None and tag[0] == app_id else newest_tag(spark, path, app_id)
+            for path, tag in newest.items()]
+    batches = [tag[1] for tag in tags if tag is not None]
     ledger = _ledger_batch(settings, app_id)
     batches += [ledger] if ledger is not None else []
     return (max(batches) if batches else None), lake_id

@@ -197,13 +197,17 @@ def run_available_now(spark: SparkSession, settings: Settings) -> None:
     run_queries(spark, settings, available_now=True)
 
 
+def _ensure_services(settings: Settings) -> None:
+    from infra.services import ensure_services
+
+    ensure_services(settings, log=lambda m: print(m, file=sys.stderr))
+
+
 def repair_pipeline(settings: Settings, ensure: bool = True) -> int:
     """Entry point of `fleetlake pipeline repair`: repair both queries' checkpoints from the
     journal (fleetlake/checkpoint_check.py); 0 when the pipeline may start, else 1."""
     if ensure:
-        from infra.services import ensure_services
-
-        ensure_services(settings, log=lambda m: print(m, file=sys.stderr))
+        _ensure_services(settings)
     with lake_lease(settings, "pipeline repair"):
         spark = build_spark(settings, app_name="fleetlake-pipeline-repair")
         report = repair_checkpoints(spark, settings)
@@ -223,9 +227,7 @@ def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("fleetlake").setLevel(logging.INFO)
     if ensure:
-        from infra.services import ensure_services
-
-        ensure_services(settings, log=lambda m: print(m, file=sys.stderr))
+        _ensure_services(settings)
     # one writer at a time per lake: replay and maintain check this lease (infra/lease.py)
     with lake_lease(settings, "pipeline"):
         started = time.monotonic()

@@ -1,19 +1,20 @@
 """Small helpers around Spark streaming checkpoints."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 from pyspark.sql import SparkSession
 
-from infra.checkpoint_files import journal_batch
+from infra.checkpoint_files import HadoopDir, journal_batch, parse_metadata
 
 
 def read_query_id(spark: SparkSession, checkpoint: str) -> str:
     """The streaming query id stored in the checkpoint: stable across restarts of the query, so
     it names the query's writes (Delta txnAppId, the PostgreSQL ledger) for its whole life."""
-    line = spark.read.text(f"{checkpoint.rstrip('/')}/metadata").first()
-    return json.loads(line.value)["id"]
+    query_id = parse_metadata(HadoopDir(spark, checkpoint).read("metadata"))
+    if query_id is None:
+        raise RuntimeError(f"the query id in {checkpoint}/metadata is unreadable")
+    return query_id
 
 
 def path_exists(spark: SparkSession, path: str) -> bool:

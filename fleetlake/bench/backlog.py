@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from fleetlake.bench.workspace import Workspace, create_workspace
 from infra.settings import Settings
 from ingestion.producer import run_produce
-from serving.db import connect
+from serving.db import processed_rows, query_rows
 from silver.diagnose import JSON_OPTIONS, PARSE_SCHEMA
 
 PIPELINE_TIMEOUT_S = 3600.0
@@ -65,15 +65,9 @@ def limit_seconds(spark: SparkSession, settings: Settings, checkpoint: Path) -> 
 
 
 def _postgres_totals(dsn: str) -> tuple[int, int]:
-    conn = connect(dsn, "fleetlake-bench")
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT coalesce(sum(rows_in), 0) FROM gold.dq_batch_metrics")
-            rows_in = int(cur.fetchone()[0])
-            cur.execute("SELECT count(*) FROM gold.alerts")
-            return rows_in, int(cur.fetchone()[0])
-    finally:
-        conn.close()
+    """(records the gold query counted, alerts) in PostgreSQL."""
+    alerts = query_rows(dsn, "SELECT count(*) FROM gold.alerts", (), "fleetlake-bench")
+    return processed_rows(dsn, "fleetlake-bench"), int(alerts[0][0])
 
 
 def _run_pipeline(workspace: Workspace, label: str):
