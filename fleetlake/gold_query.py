@@ -8,7 +8,12 @@ costs O(its rows) whatever the size of silver, and the state is checkpointed wit
 so it survives restarts exactly. The marker says which event ids are new; which copy of a new
 event silver keeps is decided here, in batch, by silver.dedup.first_new_copies (the first landed,
 then by Kafka position), so it never depends on the order rows reach the state store.
-`batch_time` is the streaming batch timestamp from the offset log (the same when a batch is
+Within a batch, PostgreSQL is served first: gold is computed from silver as the batch found it
+(pinned) plus the batch's new rows, then synced to PostgreSQL (its ledger makes that exactly
+once) while bronze, quarantine, silver and the gold tables are still being written side by side;
+the batch ends when all are. A retry (after a crash between the two) computes the same changes
+(every read is pinned to before the batch's own commits), finds PostgreSQL done and completes the
+Delta writes. `batch_time` is the streaming batch timestamp from the offset log (the same when a batch is
 retried; infra/streaming.batch_timestamp): it stamps quarantine rows and the DQ row, which makes
 every write of a retried batch identical.
 """
@@ -26,8 +31,9 @@ from pyspark.sql import functions as F
 
 from gold.kpis import dq_batch_metrics_row
 from gold.carry import CarriedContext
-from gold.sink import update_gold
+from gold.sink import SILVER_INPUT, update_gold
 from infra.caching import CacheScope
+from infra.delta_io import read_pinned, version_before
 from infra.local_frames import with_constant
 from infra.parallel import Background, JobCounter, timed
 from infra.settings import Settings
@@ -38,13 +44,15 @@ from silver.dedup import first_new_copies
 from bronze.pipeline import append_bronze
 from bronze.schema import BRONZE_SCHEMA
 from silver.schema import STAGING_SCHEMA
-from silver.sink import append_quarantine, append_silver, staging_path
+from silver.sink import TELEMETRY, append_quarantine, append_silver, staging_path
 from silver.validate import quarantine_rows
 
 QUERY_NAME = "fleetlake_gold"
 HISTORY = 1000  # batches whose stats a sink keeps (tests, the bench)
 NEW_ID = "_new_id"  # a marker row: this event id was never seen before this batch
 _QUARANTINED = "__quarantined_rows__"
+# Writes of one batch side by side: bronze, quarantine, silver and the five gold tables.
+WRITERS = 8
 log = logging.getLogger("fleetlake.gold")
 
 
@@ -86,6 +94,15 @@ def _batch_counts(staged: DataFrame) -> dict[str, int]:
     return {row["code"]: int(row["n"]) for row in rows}
 
 
+def silver_as_found(spark: SparkSession, settings: Settings, app_id: str, batch_id: int,
+                    may_be_retry: bool) -> DataFrame:
+    """silver/telemetry as the batch found it, pinned to a version: on a retry whose append
+    committed, the version before it (the batch's own rows are added to it by the caller)."""
+    path = settings.table_path(*TELEMETRY)
+    version = version_before(spark, path, app_id, batch_id) if may_be_retry else None
+    return read_pinned(spark, path, version)
+
+
 def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
                        app_id: str, batch_time: datetime, may_be_retry: bool = True,
                        latest_before: pa.Table | None = None,
@@ -95,7 +112,7 @@ def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
     batch_id)). `may_be_retry=False` promises that no earlier attempt of this batch ran
     (gold/sink.py); `latest_before` and `carried` are what the previous batch left
     (gold/sink.update_gold)."""
-    spark = batch_df.sparkSession
+    spark, started = batch_df.sparkSession, time.monotonic()
     steps: dict[str, float] = {}
     with CacheScope() as caches:
         frame = caches.keep(batch_df)
@@ -107,17 +124,12 @@ def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
         if rows_in == 0:  # e.g. the source's first look at a still empty staging table
             return GoldBatchStats(batch_id, 0, 0, 0, 0, steps=steps, device_latest=latest_before,
                                   carried=carried)
-        with Background(steps, spark=spark) as background:
-            background.start("bronze", lambda: append_bronze(
-                staged.select(*BRONZE_SCHEMA.fieldNames()), settings, app_id, batch_id,
-                may_be_retry))
-            background.start("quarantine", lambda: append_quarantine(
-                quarantine_rows(with_constant(staged, "_landed", batch_time), F.col("_landed")),
-                settings, app_id, batch_id, may_be_retry))
-            new = caches.keep(first_new_copies(frame, NEW_ID))
-            with timed(steps, "silver", spark):
+        new = caches.keep(first_new_copies(frame, NEW_ID))
+        silver = silver_as_found(spark, settings, app_id, batch_id, may_be_retry).select(
+            *SILVER_INPUT).unionByName(new.select(*SILVER_INPUT))
+        with Background(steps, workers=WRITERS, spark=spark) as writes:
+            with timed(steps, "new", spark):
                 kept = new.count()
-                append_silver(new, settings, app_id, batch_id, may_be_retry)
             valid = rows_in - quarantined
             dq_row = dq_batch_metrics_row(
                 spark, query_id=app_id, batch_id=batch_id, rows_in=rows_in, valid_rows=valid,
@@ -125,10 +137,22 @@ def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
                 quarantine_reasons=counts, processed_at=batch_time)
             with timed(steps, "gold", spark):
                 changes = update_gold(new, dq_row, settings, app_id, batch_id, caches, steps,
-                                      may_be_retry, latest_before, carried)
-            with timed(steps, "postgres", spark):
+                                      may_be_retry, latest_before, carried, silver=silver,
+                                      writes=writes)
+            with timed(steps, "postgres", spark):  # served first: the Delta writes still run
                 sync_batch(settings.effective_pg_dsn, app_id, batch_id, changes.upserts,
                            changes.deletes, policies={"device_latest": LATEST_UNLESS_AHEAD})
+            steps["served"] = time.monotonic() - started
+            # then the layers below gold: with two cores, earlier they would slow what
+            # PostgreSQL waits for (and silver's append would re-cache gold's reads of it)
+            writes.start("bronze", lambda: append_bronze(
+                staged.select(*BRONZE_SCHEMA.fieldNames()), settings, app_id, batch_id,
+                may_be_retry))
+            writes.start("quarantine", lambda: append_quarantine(
+                quarantine_rows(with_constant(staged, "_landed", batch_time), F.col("_landed")),
+                settings, app_id, batch_id, may_be_retry))
+            writes.start("silver", lambda: append_silver(new, settings, app_id, batch_id,
+                                                         may_be_retry))
     return GoldBatchStats(batch_id, rows_in, valid, quarantined, valid - kept, steps=steps,
                           device_latest=changes.device_latest, carried=changes.carried)
 

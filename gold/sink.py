@@ -1,15 +1,18 @@
 """Gold wiring: bring the gold Delta tables up to date with one batch of new silver rows.
 
-Called by the gold query (fleetlake/gold_query.py) after it appended the batch to silver. Few
-Spark jobs per batch: every step collects a small result to the driver (Arrow), and every table
-is then written from those rows, side by side, each write idempotent per (app_id, batch_id):
+Called by the gold query (fleetlake/gold_query.py) with the batch's new silver rows and silver as
+the batch found it plus those rows (the query appends them to silver afterwards, and serves
+PostgreSQL from the returned changes while the writes below still run). Few Spark jobs
+per batch: every step collects a small result to the driver (Arrow), and every table is then
+written from those rows, side by side, each write idempotent per (app_id, batch_id):
 1. one aggregate of the new rows (gold/summary.py): per car and minute, per car;
 2. alerts: the batch's alert changes (gold/changes.py) over each car's history, fast from the
    carried rows for cars whose readings all follow what gold has seen (gold/carry.py), else
    from silver's whole lookback; appended when all are new (the live case), else one MERGE
    over the changed rows only;
-3. device_minute_kpis, fleet_minute_kpis: the touched minutes' held rows + the batch's deltas
-   (gold/kpi_updates.py), replaced with `replaceWhere` on those minutes;
+3. device_minute_kpis, fleet_minute_kpis: the touched minutes' held rows (read while the alerts
+   are computed) + the batch's deltas (gold/kpi_updates.py), replaced with `replaceWhere` on
+   those minutes;
 4. device_latest: the latest of (table, new rows) per car, rewritten (one row per car);
 5. dq_batch_metrics: the batch's row appended.
 Everything returned is a function of the tables as the batch found them and of the batch,
@@ -19,6 +22,7 @@ writes had committed.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -113,56 +117,65 @@ class _Tables:
 def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, app_id: str,
                 batch_id: int, caches: CacheScope, steps: dict[str, float] | None = None,
                 may_be_retry: bool = True, latest_before: pa.Table | None = None,
-                carried: CarriedContext | None = None) -> GoldChanges:
+                carried: CarriedContext | None = None, silver: DataFrame | None = None,
+                writes: Background | None = None) -> GoldChanges:
     """Make gold equal to a recomputation from silver after this batch; return what changed.
 
-    `new_silver`: the batch's rows just appended to silver (cached by the caller). `steps`
-    collects the time of each step (the log line's profile). `may_be_retry`: an earlier
+    `new_silver`: the batch's new silver rows (cached by the caller). `silver`: silver with
+    them (default: the table, which the caller appended them to). `steps` collects the time
+    of each step (the log line's profile). `may_be_retry`: an earlier
     attempt of this batch may have committed some writes (true for the first batch a process
     runs: a failed batch stops the query, so retries only happen after a restart); the tables
     a batch reads and rewrites are then read as they were before its own commits.
     `latest_before`, `carried`: device_latest and the carried rows as the previous batch left
     them (GoldChanges), which spare reads of tables the query alone writes; None: read
     device_latest, and recompute every car from silver's lookback.
+    `writes`: where the gold table writes start; given, they may still be running when this
+    returns (the caller waits: it serves PostgreSQL first); None: they are done on return.
     """
+    if writes is None:
+        with Background(steps, spark=new_silver.sparkSession) as own:
+            return update_gold(new_silver, dq_row, settings, app_id, batch_id, caches, steps,
+                               may_be_retry, latest_before, carried, silver, own)
     spark = new_silver.sparkSession
     steps = {} if steps is None else steps
     tables = _Tables(spark, settings, app_id, batch_id, may_be_retry)
     new = new_silver.select(*SILVER_INPUT)
+    silver = tables.read("telemetry", "silver") if silver is None else silver
     changes = GoldChanges(carried=carried if carried is not None else CarriedContext())
     dq = dq_row.select(*GOLD_SCHEMAS["dq_batch_metrics"].fieldNames()).toArrow()
     changes.upserts["dq_batch_metrics"] = dq
-    with Background(steps, spark=spark) as background:
-        background.start("dq", lambda: tables.append(dq, "dq_batch_metrics"))
-        with timed(steps, "summary", spark):
-            summary = BatchSummary.of(new)
-        if latest_before is None:
-            latest_before = tables.read_before_batch("device_latest").toArrow()
-        changes.device_latest = latest_before
-        if summary.is_empty:
-            return changes
-        modes = plan_cars(summary.car_spans(), latest_before, changes.carried, settings.alerts)
-        with timed(steps, "alerts", spark):
-            changed = _alert_changes(tables, new, summary, modes, changes, caches, steps)
-        background.start("alerts_write", lambda: _write_alerts(tables, changed, modes))
-        upserts, deletes = split_changes(changed)
-        changes.upserts["alerts"], changes.deletes["alerts"] = upserts, deletes
-        with timed(steps, "kpis", spark):
-            _update_kpis(tables, summary, changed, changes, background)
-        with timed(steps, "latest", spark):
-            changes.device_latest = _latest_after(spark, latest_before, summary.latest())
-        background.start("latest_write", lambda: tables.overwrite(changes.device_latest,
-                                                                  "device_latest"))
-        changes.upserts["device_latest"] = summary.latest()
+    writes.start("dq", lambda: tables.append(dq, "dq_batch_metrics"))
+    with timed(steps, "summary", spark):
+        summary = BatchSummary.of(new)
+    if latest_before is None:
+        latest_before = tables.read_before_batch("device_latest").toArrow()
+    changes.device_latest = latest_before
+    if summary.is_empty:
+        return changes
+    modes = plan_cars(summary.car_spans(), latest_before, changes.carried, settings.alerts)
+    reading_spans = ranges.minute_spans(summary.ranges(timedelta(0)).minutes)
+    held_kpis = writes.start("kpis_held", lambda: _held_kpi_rows(tables, reading_spans))
+    with timed(steps, "alerts", spark):
+        changed = _alert_changes(tables, silver, new, summary, modes, changes, caches, steps)
+    writes.start("alerts_write", lambda: _write_alerts(tables, changed, modes))
+    upserts, deletes = split_changes(changed)
+    changes.upserts["alerts"], changes.deletes["alerts"] = upserts, deletes
+    with timed(steps, "kpis", spark):
+        _update_kpis(tables, summary, changed, changes, writes, (reading_spans, held_kpis))
+    with timed(steps, "latest", spark):
+        latest_after = _latest_after(spark, latest_before, summary.latest())
+    changes.device_latest = latest_after
+    writes.start("latest_write", lambda: tables.overwrite(latest_after, "device_latest"))
+    changes.upserts["device_latest"] = summary.latest()
     return changes
 
 
-def _alert_changes(tables: _Tables, new: DataFrame, summary: BatchSummary, modes: CarModes,
-                   changes: GoldChanges, caches: CacheScope,
+def _alert_changes(tables: _Tables, silver: DataFrame, new: DataFrame, summary: BatchSummary,
+                   modes: CarModes, changes: GoldChanges, caches: CacheScope,
                    steps: dict[str, float]) -> pa.Table:
     """The batch's alert changes (CHANGES_SCHEMA) collected; `changes.carried` updated."""
     spark, rules = tables.spark, tables.settings.alerts
-    silver = tables.read("telemetry", "silver")
     batch = summary.ranges(required_lookback(rules))
     history, modes = car_histories(silver, new, batch, modes, changes.carried, rules, caches,
                                    steps)
@@ -214,10 +227,19 @@ def _write_alerts(tables: _Tables, changed: pa.Table, modes: CarModes) -> None:
          .execute())
 
 
+def _held_kpi_rows(tables: _Tables, minutes: list[ranges.Span]) -> pa.Table:
+    """device_minute_kpis rows within those minute spans, every car, as the batch found them."""
+    return (tables.read_before_batch("device_minute_kpis")
+            .where(ranges.in_spans("window_start", minutes)).toArrow())
+
+
 def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
-                 changes: GoldChanges, background: Background) -> None:
+                 changes: GoldChanges, background: Background,
+                 prefetched: tuple[list[ranges.Span], Future]) -> None:
     """Held rows of the touched minutes + the batch's deltas; both KPI tables replaced on those
-    minutes side by side; PostgreSQL gets every row of those minutes."""
+    minutes side by side; PostgreSQL gets every row of those minutes. `prefetched`: the held
+    rows of the minutes with new readings (spans, rows), read while the alerts were computed:
+    used when alert changes touch no other minute (else, after late readings, read again)."""
     spark = tables.spark
     stats = local_frame(spark, summary.reading_stats(), READING_STATS_SCHEMA)
     deltas = kpi_deltas_from_stats(stats, local_frame(spark, changed, CHANGES_SCHEMA))
@@ -225,11 +247,13 @@ def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
     minute_starts = set(summary.ranges(timedelta(0)).minutes) | {
         int(us) for us in pc.cast(alert_minutes, pa.int64()).to_pylist()}
     minutes = ranges.minute_spans(minute_starts)
-    held = (tables.read_before_batch("device_minute_kpis")
-            .where(ranges.in_spans("window_start", minutes)))
-    device = apply_kpi_deltas(held, deltas).toArrow()
-    fleet = fleet_from_device(local_frame(spark, device, GOLD_SCHEMAS["device_minute_kpis"]))
-    fleet = fleet.toArrow()
+    reading_spans, held_rows = prefetched
+    held = held_rows.result()  # waited for even when unused: no read outlives the batch
+    if minutes != reading_spans:
+        held = _held_kpi_rows(tables, minutes)
+    schema = GOLD_SCHEMAS["device_minute_kpis"]
+    device = apply_kpi_deltas(local_frame(spark, held, schema), deltas).toArrow()
+    fleet = fleet_from_device(local_frame(spark, device, schema)).toArrow()
     in_minutes = ranges.sql_spans("window_start", minutes)
     for name, rows in (("device_minute_kpis", device), ("fleet_minute_kpis", fleet)):
         background.start(name, lambda rows=rows, name=name: tables.overwrite(

@@ -16,8 +16,9 @@ import gold.sink as sink
 from gold.kpis import dq_batch_metrics_row
 from gold.rebuild import gold_from_silver
 from gold.schema import GOLD_KEYS, GOLD_SCHEMAS
-from gold.sink import ensure_gold_tables, update_gold
+from gold.sink import SILVER_INPUT, ensure_gold_tables, update_gold
 from infra.caching import CacheScope
+from infra.delta_io import read_pinned
 
 pytestmark = pytest.mark.integration
 
@@ -60,12 +61,25 @@ def batches():
     return early + live1, live2 + [late]
 
 
-def run_batch(spark, settings, rows, batch_id, append=True, state=None):
+def run_batch(spark, settings, rows, batch_id, append=True, state=None, as_found=False):
     """update_gold for one batch of new silver rows; the changes it returns, collected.
-    With `state` (a dict), batches hand each other what the gold query's sink carries."""
+    With `state` (a dict), batches hand each other what the gold query's sink carries.
+    `as_found`: as the gold query runs it, gold reads silver as the batch found it plus the
+    batch's rows, and silver is appended afterwards (else before gold runs)."""
     new = spark.createDataFrame(rows, SILVER)
-    if append:  # what the gold query's silver append did before gold runs
-        new.write.format("delta").mode("append").save(settings.table_path("silver", "telemetry"))
+    path = settings.table_path("silver", "telemetry")
+
+    def append_silver():
+        new.write.format("delta").mode("append").save(path)
+
+    extra = {}
+    if as_found:
+        if not DeltaTable.isDeltaTable(spark, path):  # the query creates silver at start
+            new.limit(0).write.format("delta").save(path)
+        found = read_pinned(spark, path).select(*SILVER_INPUT)
+        extra = dict(silver=found.unionByName(new.select(*SILVER_INPUT)))
+    elif append:  # what the gold query's silver append did before gold runs
+        append_silver()
     dq = dq_batch_metrics_row(spark, query_id=APP, batch_id=batch_id, rows_in=len(rows),
                               valid_rows=len(rows), quarantined_rows=0, duplicate_rows=0,
                               quarantine_reasons={}, processed_at=F.lit(at(12, batch_id)))
@@ -73,7 +87,9 @@ def run_batch(spark, settings, rows, batch_id, append=True, state=None):
     with CacheScope() as caches:
         changes = update_gold(new, dq, settings, APP, batch_id, caches,
                               may_be_retry=not state, latest_before=state.get("latest"),
-                              carried=state.get("carried"))
+                              carried=state.get("carried"), **extra)
+        if as_found:
+            append_silver()
         state.update(latest=changes.device_latest, carried=changes.carried)
         return collected(changes)
 
@@ -210,6 +226,7 @@ def noisy_drive(car: str, start: float, seconds: float, seed: int) -> list[tuple
 
 
 def test_live_batches_recompute_from_carried_rows_and_stay_exact(spark, settings, monkeypatch):
+    """As the gold query runs it: silver as found + the batch, appended afterwards."""
     settings = dataclasses.replace(settings, alerts=dataclasses.replace(
         settings.alerts, **QUICK_RULES))
     ensure_gold_tables(spark, settings)
@@ -231,7 +248,7 @@ def test_live_batches_recompute_from_carried_rows_and_stay_exact(spark, settings
     batches = [history, live[:60], live[60:120], live[120:] + [late]]
     state = {}
     for batch_id, rows in enumerate(batches):
-        run_batch(spark, settings, rows, batch_id, state=state)
+        run_batch(spark, settings, rows, batch_id, state=state, as_found=True)
         assert_gold_is_a_recomputation(spark, settings)
     kinds = {r[0] for r in spark.read.format("delta").load(settings.table_path("gold", "alerts"))
              .select("alert_type").distinct().collect()}
