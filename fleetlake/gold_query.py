@@ -144,7 +144,10 @@ def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
                            changes.deletes, policies={"device_latest": LATEST_UNLESS_AHEAD})
             steps["served"] = time.monotonic() - started
             # then the layers below gold: with two cores, earlier they would slow what
-            # PostgreSQL waits for (and silver's append would re-cache gold's reads of it)
+            # PostgreSQL waits for (and silver's append would re-cache gold's reads of it);
+            # not beside the alerts MERGE, whose session confs an append would take as its own
+            if changes.alerts_written is not None:
+                changes.alerts_written.result()
             writes.start("bronze", lambda: append_bronze(
                 staged.select(*BRONZE_SCHEMA.fieldNames()), settings, app_id, batch_id,
                 may_be_retry))

@@ -66,6 +66,8 @@ class GoldChanges:
     deletes: dict[str, DataFrame | pa.Table] = field(default_factory=dict)
     device_latest: pa.Table | None = None  # the whole table after the batch (one row per car)
     carried: CarriedContext = field(default_factory=CarriedContext)
+    # the alerts write (perhaps a MERGE): appends without writer options must wait for it
+    alerts_written: Future | None = None
 
 
 def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
@@ -145,7 +147,7 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     changes = GoldChanges(carried=carried if carried is not None else CarriedContext())
     dq = dq_row.select(*GOLD_SCHEMAS["dq_batch_metrics"].fieldNames()).toArrow()
     changes.upserts["dq_batch_metrics"] = dq
-    writes.start("dq", lambda: tables.append(dq, "dq_batch_metrics"))
+    dq_written = writes.start("dq", lambda: tables.append(dq, "dq_batch_metrics"))
     with timed(steps, "summary", spark):
         summary = BatchSummary.of(new)
     if latest_before is None:
@@ -158,7 +160,8 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     held_kpis = writes.start("kpis_held", lambda: _held_kpi_rows(tables, reading_spans))
     with timed(steps, "alerts", spark):
         changed = _alert_changes(tables, silver, new, summary, modes, changes, caches, steps)
-    writes.start("alerts_write", lambda: _write_alerts(tables, changed, modes))
+    changes.alerts_written = writes.start(
+        "alerts_write", lambda: _write_alerts(tables, changed, modes, dq_written))
     upserts, deletes = split_changes(changed)
     changes.upserts["alerts"], changes.deletes["alerts"] = upserts, deletes
     with timed(steps, "kpis", spark):
@@ -206,12 +209,17 @@ def split_changes(changed: pa.Table) -> tuple[pa.Table, pa.Table]:
     return upserts, changed.filter(is_delete).select(GOLD_KEYS["alerts"])
 
 
-def _write_alerts(tables: _Tables, changed: pa.Table, modes: CarModes) -> None:
+def _write_alerts(tables: _Tables, changed: pa.Table, modes: CarModes,
+                  appended_before: Future) -> None:
+    """Append the changes if all are inserts, else one MERGE, once `appended_before` (the
+    batch's other append so far) is done: a MERGE takes its idempotency keys from session
+    confs, which an append committing beside it would take as its own (infra/delta_io.py)."""
     if changed.num_rows == 0:
         return
     if not modes.late or pc.all(pc.equal(changed.column(OP), INSERT)).as_py():
         tables.append(changed.select(list(ALERTS_COLUMNS)), "alerts")  # every alert id is new
         return
+    appended_before.result()
     values = {c: f"s.`{c}`" for c in ALERTS_COLUMNS}
     differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ALERTS_COLUMNS[1:])
     stamps = pc.cast(changed.column("event_ts"), pa.int64())
