@@ -10,12 +10,12 @@ event silver keeps is decided here, in batch, by silver.dedup.first_new_copies (
 then by Kafka position), so it never depends on the order rows reach the state store.
 Within a batch, PostgreSQL is served first: gold is computed from silver as the batch found it
 (pinned) plus the batch's new rows, then synced to PostgreSQL (its ledger makes that exactly
-once) while bronze, quarantine, silver and the gold tables are still being written side by side;
-the batch ends when all are. A retry (after a crash between the two) computes the same changes
-(every read is pinned to before the batch's own commits), finds PostgreSQL done and completes the
-Delta writes. `batch_time` is the streaming batch timestamp from the offset log (the same when a batch is
-retried; infra/streaming.batch_timestamp): it stamps quarantine rows and the DQ row, which makes
-every write of a retried batch identical.
+once) while the gold tables are still being written; bronze, quarantine and silver are appended
+after the sync; the batch ends when every write has. A retry (after a crash in between) computes
+the same changes (every read is pinned to before the batch's own commits), finds PostgreSQL done
+and completes the Delta writes. `batch_time` is the streaming batch timestamp from the offset log
+(the same when a batch is retried; infra/streaming.batch_timestamp): it stamps quarantine rows
+and the DQ row, which makes every write of a retried batch identical.
 """
 from __future__ import annotations
 
