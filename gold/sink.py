@@ -156,7 +156,8 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     if summary.is_empty:
         return changes
     modes = plan_cars(summary.car_spans(), latest_before, changes.carried, settings.alerts)
-    reading_spans = ranges.minute_spans(summary.ranges(timedelta(0)).minutes)
+    reading_minutes = set(summary.ranges(timedelta(0)).minutes)
+    reading_spans = ranges.minute_spans(reading_minutes)
     held_kpis = writes.start("kpis_held", lambda: _held_kpi_rows(tables, reading_spans))
     with timed(steps, "alerts", spark):
         changed = _alert_changes(tables, silver, new, summary, modes, changes, caches, steps)
@@ -165,7 +166,8 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     upserts, deletes = split_changes(changed)
     changes.upserts["alerts"], changes.deletes["alerts"] = upserts, deletes
     with timed(steps, "kpis", spark):
-        _update_kpis(tables, summary, changed, changes, writes, (reading_spans, held_kpis))
+        _update_kpis(tables, summary, changed, changes, writes,
+                     (reading_minutes, reading_spans, held_kpis))
     with timed(steps, "latest", spark):
         latest_after = _latest_after(spark, latest_before, summary.latest())
     changes.device_latest = latest_after
@@ -243,19 +245,19 @@ def _held_kpi_rows(tables: _Tables, minutes: list[ranges.Span]) -> pa.Table:
 
 def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
                  changes: GoldChanges, background: Background,
-                 prefetched: tuple[list[ranges.Span], Future]) -> None:
+                 prefetched: tuple[set[int], list[ranges.Span], Future]) -> None:
     """Held rows of the touched minutes + the batch's deltas; both KPI tables replaced on those
-    minutes side by side; PostgreSQL gets every row of those minutes. `prefetched`: the held
-    rows of the minutes with new readings (spans, rows), read while the alerts were computed:
-    used when alert changes touch no other minute (else, after late readings, read again)."""
+    minutes side by side; PostgreSQL gets every row of those minutes. `prefetched`: the minutes
+    with new readings (starts in µs, their spans) and their held rows, read while the alerts
+    were computed: used when alert changes touch no other minute (else read again)."""
     spark = tables.spark
     stats = local_frame(spark, summary.reading_stats(), READING_STATS_SCHEMA)
     deltas = kpi_deltas_from_stats(stats, local_frame(spark, changed, CHANGES_SCHEMA))
     alert_minutes = pc.unique(pc.floor_temporal(changed.column("event_ts"), unit="minute"))
-    minute_starts = set(summary.ranges(timedelta(0)).minutes) | {
+    reading_minutes, reading_spans, held_rows = prefetched
+    minute_starts = reading_minutes | {
         int(us) for us in pc.cast(alert_minutes, pa.int64()).to_pylist()}
     minutes = ranges.minute_spans(minute_starts)
-    reading_spans, held_rows = prefetched
     held = held_rows.result()  # waited for even when unused: no read outlives the batch
     if minutes != reading_spans:
         held = _held_kpi_rows(tables, minutes)

@@ -18,7 +18,7 @@ CONTRACT_KEYS = {"events", "backlog_eps", "startup_s", "limit_eps", "ratio", "fr
 def test_small_bench_run_prints_every_contract_figure(base_settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETLAKE_")}
     command = [sys.executable, "-m", "fleetlake.cli", "bench", "--events", "3000", "--rate",
-               "300", "--live-seconds", "15", "--trickle-rate", "20", "--trickle-seconds", "8",
+               "300", "--live-seconds", "10", "--trickle-rate", "20", "--trickle-seconds", "5",
                "--json"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

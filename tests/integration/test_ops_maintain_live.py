@@ -11,10 +11,11 @@ import signal
 import pytest
 from delta.tables import DeltaTable
 
+from fleetlake.runner import run_available_now
 from ingestion.admin import ensure_topic
 
 from .lake_equality import assert_pg_mirrors_delta
-from .ops_cli import delta_rows, fleetlake, last_line, run_pipeline, write_config
+from .ops_cli import delta_rows, fleetlake, last_line, write_config
 from .pipeline_proc import PipelineProcess, pipeline_env
 from .test_restart import produce, workload
 
@@ -79,7 +80,7 @@ def test_maintain_beside_a_live_pipeline(spark, e2e_settings, make_pg_database, 
 
     reference = dataclasses.replace(settings, lake_root=str(tmp_path / "reference"),
                                     pg_dsn=make_pg_database())
-    run_pipeline(reference, config)
+    run_available_now(spark, reference)  # in this process: the reference needs no CLI
     for name, drop in SAME:
         assert delta_rows(spark, settings, name, drop) == \
             delta_rows(spark, reference, name, drop), f"{name} differs"
