@@ -1,5 +1,5 @@
-"""Helpers of the operations tests: produce literal events, run `fleetlake` commands (the
-pipeline included) as subprocesses on a test's topic, lake and database, read tables back."""
+"""Helpers of the operations tests: produce literal events, run `fleetlake` commands as
+subprocesses on a test's topic, lake and database, read tables back."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from infra.settings import Settings
 
-from .pipeline_proc import PipelineProcess, pipeline_env
+from .pipeline_proc import pipeline_env
 
 STATEFUL_OFF = ("[alerts]\nsustained_overheat_enabled = false\nfuel_drop_enabled = false\n"
                 "gps_jump_enabled = false\nspeed_anomaly_enabled = false\n")
@@ -40,13 +40,6 @@ def fleetlake(settings: Settings, config: Path, *args: str,
     return subprocess.run([sys.executable, "-m", "fleetlake.cli", *args],
                           env=pipeline_env(settings, config), capture_output=True, text=True,
                           timeout=timeout_s)
-
-
-def run_pipeline(settings: Settings, config: Path) -> None:
-    """`fleetlake pipeline run --available-now` as a subprocess; fails the test unless it exits 0."""
-    proc = PipelineProcess(pipeline_env(settings, config), available_now=True)
-    code = proc.finish(timeout_s=1500)
-    assert code == 0, f"pipeline exited {code}:\n{proc.tail()}"
 
 
 def delta_rows(spark: SparkSession, settings: Settings, name: str,

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from fleetlake.runner import run_available_now
 from ingestion.admin import ensure_topic
 
 from .lake_equality import pg_query
-from .ops_cli import STATEFUL_OFF, fleetlake, produce_events, run_pipeline, write_config
+from .ops_cli import STATEFUL_OFF, fleetlake, produce_events, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ def test_dq_report_passes_on_pipeline_output_and_names_what_corruption_breaks(
     config = write_config(tmp_path / "dq.toml", STATEFUL_OFF + f'[dq]\nreports_dir = "{reports}"\n')
     ensure_topic(settings.effective_kafka_bootstrap, settings.topic, settings.topic_partitions)
     produce_events(settings, EVENTS, KAFKA_MS)
-    run_pipeline(settings, config)
+    run_available_now(spark, settings)  # the stateful rules are off, as in STATEFUL_OFF
 
     clean = fleetlake(settings, config, "dq", "report", "--json")
     assert clean.returncode == 0, clean.stderr[-3000:]

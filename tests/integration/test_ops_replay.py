@@ -1,4 +1,6 @@
-"""Replay on the real services, the pipeline run as `fleetlake pipeline run --available-now`.
+"""Replay on the real services: the pipeline run to completion in the test's process
+(`fleetlake.runner.run_available_now`, what `pipeline run --available-now` runs), then the
+`fleetlake` commands under test as subprocesses.
 
 - A lower overspeed threshold, then `fleetlake replay`: exactly the expected alerts change, in
   Delta and in PostgreSQL; `audit show --as-of` returns the rows from before the replay and
@@ -8,6 +10,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -16,11 +19,12 @@ import time
 import pytest
 from kafka import KafkaProducer
 
+from fleetlake.runner import run_available_now
 from ingestion.admin import ensure_topic
 
 from .lake_equality import assert_pg_mirrors_delta, pg_gold_rows, pg_ledger
 from .ops_cli import (STATEFUL_OFF, delta_rows, fleetlake, latest_version, produce_events,
-                      run_pipeline, write_config)
+                      write_config)
 
 pytestmark = pytest.mark.integration
 
@@ -56,11 +60,10 @@ def alert_rows(rows: list[dict]) -> list[tuple]:
 def test_lower_threshold_then_replay_changes_exactly_the_expected_alerts(
         spark, threshold_only_settings, tmp_path):
     settings = threshold_only_settings
-    config = write_config(tmp_path / "before.toml", STATEFUL_OFF)
     ensure_topic(settings.effective_kafka_bootstrap, settings.topic, settings.topic_partitions)
     produce_events(settings, [reading(e, 8 * i, s) for i, (e, s) in enumerate(SPEEDS.items())],
                    KAFKA_MS)
-    run_pipeline(settings, config)
+    run_available_now(spark, settings)  # the stateful rules are off, as in STATEFUL_OFF
     before = latest_version(spark, settings, "gold/alerts")
     pg_before = pg_gold_rows(settings.effective_pg_dsn, "alerts")
     ledger_before = len(pg_ledger(settings.effective_pg_dsn))  # the hot and gold queries' syncs
@@ -135,20 +138,21 @@ def resend_raw(settings, values: list[bytes]) -> None:
 
 def test_replay_with_unchanged_config_on_messy_input_changes_nothing(spark, e2e_settings,
                                                                      tmp_path):
-    settings = e2e_settings
+    settings = dataclasses.replace(e2e_settings, spark=dataclasses.replace(
+        e2e_settings.spark, max_offsets_per_trigger=700))  # several batches per run
     config = write_config(tmp_path / "messy.toml", spark="max_offsets_per_trigger = 700\n")
     faults = "default,duplicate=0.03,late=0.03"
     ensure_topic(settings.effective_kafka_bootstrap, settings.topic, settings.topic_partitions)
     sent = fleetlake(settings, config, "produce", "--events", "1200", "--rate", "0", "--faults",
                      faults, "--seed", "11", "--cars", "20")
     assert sent.returncode == 0, sent.stderr[-2000:]
-    run_pipeline(settings, config)
+    run_available_now(spark, settings)
     more = fleetlake(settings, config, "produce", "--events", "600", "--rate", "0", "--faults",
                      faults, "--seed", "12", "--cars", "20")
     assert more.returncode == 0, more.stderr[-2000:]
     resend_raw(settings, stored_values(spark, settings, 150))  # retransmitted in a later run
     produce_events(settings, late_and_retransmitted(spark, settings), int(time.time() * 1000))
-    run_pipeline(settings, config)
+    run_available_now(spark, settings)
 
     versions = {name: latest_version(spark, settings, name) for name in TABLES}
     rows = {name: delta_rows(spark, settings, name) for name in TABLES}
