@@ -91,6 +91,18 @@ def history_rows(silver: DataFrame, batch: BatchRanges, lookback: timedelta) -> 
             .select(*HISTORY, (ts_us >= F.col("_a_lo")).alias(AFFECTED)))
 
 
+def recomputed_spans(affected: list[ranges.Span], lookback: timedelta,
+                     first_new_us: int) -> list[ranges.Span]:
+    """The readings of a car whose stateful alerts `history_rows` recomputes (AFFECTED) from its
+    first new reading on: its affected spans, joined across every gap its history spans close
+    (two affected spans less than two lookbacks apart share one history, and the readings
+    between them are recomputed too). A late car's held alerts must cover exactly these, or an
+    unchanged alert in such a gap would look new (gold/changes.py)."""
+    back = ranges.micros(lookback)
+    return [(max(lo + back, first_new_us), hi)
+            for lo, hi in ranges.history_spans(affected, lookback) if hi >= first_new_us]
+
+
 def slice_rows(silver: DataFrame, slices: list[tuple[str, int, int]]) -> DataFrame:
     """HISTORY rows of silver within each car's slice [lo, hi) (µs; gold/carry.slice_spans)."""
     spans_df = F.broadcast(local_frame(silver.sparkSession, slices, _SLICES))

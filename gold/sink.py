@@ -36,6 +36,7 @@ from gold import ranges
 from gold.carry import CarriedContext, carried_rows
 from gold.changes import DELETE, FIRSTS_SCHEMA, INSERT, OP, alert_changes, held_alerts
 from gold.cars import CarModes, car_frame, car_histories, plan_cars
+from gold.history import recomputed_spans
 from gold.kpi_updates import (READING_STATS_SCHEMA, apply_kpi_deltas, fleet_from_device,
                               kpi_deltas_from_stats)
 from gold.kpis import device_latest
@@ -189,9 +190,8 @@ def _alert_changes(tables: _Tables, silver: DataFrame, new: DataFrame, summary: 
     firsts = local_frame(spark, sorted(modes.first_new_us.items()), FIRSTS_SCHEMA)
     held = None
     if modes.late:
-        late_spans = {car: [(max(lo, modes.first_new_us[car]), hi)
-                            for lo, hi in batch.cars[car] if hi >= modes.first_new_us[car]]
-                      for car in modes.late}
+        late_spans = {car: recomputed_spans(batch.cars[car], required_lookback(rules),
+                                            modes.first_new_us[car]) for car in modes.late}
         held = held_alerts(tables.read_before_batch("alerts"), late_spans)
     changed = alert_changes(history, new, firsts, held, rules).toArrow()
     fresh = None

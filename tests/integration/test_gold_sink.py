@@ -257,3 +257,24 @@ def test_live_batches_recompute_from_carried_rows_and_stay_exact(spark, settings
         ([], ["p", "q", "r"], []),  # nothing carried yet: silver's lookback
         (["p", "q", "r"], [], []), (["p", "q", "r"], [], []),  # live: carried rows + slices
         (["q", "r"], ["p"], ["p"])]  # p's late reading: its lookback, compared with gold
+
+
+def test_a_late_reading_whose_history_joins_the_live_one_leaves_alerts_between_them_alone(
+        spark, settings):
+    """A reading 16 minutes late: its affected stretch (10 min) and the live readings' are apart,
+    but their histories (10 min back each) overlap, so the readings between are recomputed too.
+    Their alerts (a GPS jump out and back at 08:38) are unchanged: not new, not written again."""
+    ensure_gold_tables(spark, settings)
+    history = [reading(f"g-{k:02d}", "g", at(8, 30 * k), fuel=80.0 - 0.05 * k,
+                       lat=24.0 + 0.0001 * k + (0.5 if k == 76 else 0.0)) for k in range(82)]
+    run_batch(spark, settings, history, 0)
+    late = reading("g-late", "g", at(8, 25 * 60 + 15), fuel=80.0 - 0.05 * 50.5,
+                   lat=24.0 + 0.0001 * 50.5, arrived=at(8, 41 * 60 + 5))
+    live = [reading(f"g-live-{k}", "g", at(8, 41 * 60 + 30 * k), fuel=80.0 - 0.05 * (82 + k),
+                    lat=24.0 + 0.0001 * (82 + k)) for k in range(3)]
+    got = run_batch(spark, settings, [late] + live, 1, as_found=True)
+
+    assert got[0]["alerts"] == [] and got[1]["alerts"] == []  # nothing changed
+    jumps = sorted(r[1] for r in gold_alerts(spark, settings) if r[4] == "GPS_JUMP")
+    assert jumps == ["g-76", "g-77"]  # each once
+    assert_gold_is_a_recomputation(spark, settings)
