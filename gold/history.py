@@ -78,9 +78,8 @@ def ranges_of(car_minutes: Iterable[tuple], lookahead: timedelta | None = None) 
 def history_rows(silver: DataFrame, batch: BatchRanges, lookback: timedelta) -> DataFrame:
     """HISTORY columns + AFFECTED: the silver readings of each car
     within its affected spans widened back by `lookback`."""
-    back = ranges.micros(lookback)
-    groups = [(car, lo + back, lo, hi) for car, spans in batch.cars.items()
-              for lo, hi in ranges.history_spans(spans, lookback)]
+    groups = [(car, *group) for car, spans in batch.cars.items()
+              for group in _history_groups(spans, lookback)]
     pruning = ranges.pruning_spans((lo, hi) for _, _, lo, hi in groups)
     spans_df = F.broadcast(local_frame(silver.sparkSession, groups, _GROUPS))
     ts_us = F.unix_micros("event_ts")
@@ -98,9 +97,15 @@ def recomputed_spans(affected: list[ranges.Span], lookback: timedelta,
     (two affected spans less than two lookbacks apart share one history, and the readings
     between them are recomputed too). A late car's held alerts must cover exactly these, or an
     unchanged alert in such a gap would look new (gold/changes.py)."""
+    return [(max(a_lo, first_new_us), hi)
+            for a_lo, _, hi in _history_groups(affected, lookback) if hi >= first_new_us]
+
+
+def _history_groups(affected: list[ranges.Span],
+                    lookback: timedelta) -> list[tuple[int, int, int]]:
+    """Per history span of a car: (first recomputed reading, history start, end), in µs."""
     back = ranges.micros(lookback)
-    return [(max(lo + back, first_new_us), hi)
-            for lo, hi in ranges.history_spans(affected, lookback) if hi >= first_new_us]
+    return [(lo + back, lo, hi) for lo, hi in ranges.history_spans(affected, lookback)]
 
 
 def slice_rows(silver: DataFrame, slices: list[tuple[str, int, int]]) -> DataFrame:
