@@ -17,6 +17,11 @@ def read_query_id(spark: SparkSession, checkpoint: str) -> str:
     return query_id
 
 
+def batch_committed(spark: SparkSession, checkpoint: str, batch_id: int) -> bool:
+    """Whether the query's commit log holds `batch_id`: its sink returned, every write done."""
+    return path_exists(spark, f"{checkpoint.rstrip('/')}/commits/{batch_id}")
+
+
 def path_exists(spark: SparkSession, path: str) -> bool:
     """Whether `path` exists, on any file system Spark reaches (local, HDFS, object stores)."""
     jvm = spark.sparkContext._jvm

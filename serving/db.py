@@ -153,6 +153,14 @@ def processed_rows(dsn: str, application_name: str = "fleetlake") -> int:
     return int(rows[0][0])
 
 
+def last_served_batch(dsn: str, query_id: str,
+                      application_name: str = "fleetlake") -> int | None:
+    """The newest batch of the gold query `query_id` that PostgreSQL holds (None: none yet)."""
+    rows = query_rows(dsn, "SELECT max(batch_id) FROM gold.dq_batch_metrics WHERE query_id = %s",
+                      (query_id,), application_name)
+    return None if rows[0][0] is None else int(rows[0][0])
+
+
 def query_rows(dsn: str, statement: str | sql.Composable, params: tuple = (),
                application_name: str = "fleetlake") -> list[tuple]:
     """Rows of one statement in its own committed transaction, session time zone UTC ([] for a

@@ -12,6 +12,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events preloaded for the backlog phase (default 1,000,000)")
     parser.add_argument("--rate", type=float, default=2000.0,
                         help="events/s of the live phase (default 2000)")
+    parser.add_argument("--cars", type=int, default=None,
+                        help="cars of the live phase (default: producer.cars of the settings); "
+                             "each reports every cars/rate seconds of event time")
     parser.add_argument("--live-seconds", type=float, default=150.0,
                         help="length of the live phase (default 150)")
     parser.add_argument("--trickle-rate", type=float, default=40.0,

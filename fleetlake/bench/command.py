@@ -43,7 +43,8 @@ def bench_command(settings: Settings, args: argparse.Namespace) -> int:
         result = _backlog_figures(backlog)
         if not args.skip_live:
             live, space = run_live(settings, run_dir, args.rate, args.live_seconds,
-                                   args.trickle_rate, args.trickle_seconds, _progress)
+                                   args.trickle_rate, args.trickle_seconds, _progress,
+                                   cars=args.cars)
             workspaces.append(space)
             result.update(_live_figures(spark, space.settings, live, settings, stamp))
     except BenchError as exc:
@@ -86,7 +87,8 @@ def _live_figures(spark, live_settings: Settings, live, settings: Settings, stam
                          for name, frame in delays.items()},
         "small_batch_ms": small["threshold"]["p50"],
         "small_batch_detail": small,
-        "live": {"rate": live.rate, "seconds": live.seconds, "events": live.produced,
+        "live": {"rate": live.rate, "seconds": live.seconds, "cars": live.cars,
+                 "events": live.produced,
                  "peak_rss_mb": round(live.usage.peak_rss_mb)},
         "freshness_png": str(png),
     }

@@ -19,7 +19,7 @@ import pandas as pd
 
 from fleetlake.bench.backlog import BenchError
 from fleetlake.bench.procs import TreeUsage
-from fleetlake.bench.workspace import CLI, Workspace, create_workspace
+from fleetlake.bench.workspace import CLI, Workspace, create_workspace, pipeline_start_error
 from infra.settings import Settings
 from serving.db import processed_rows, query_rows
 
@@ -54,6 +54,7 @@ CATCH_UP_TIMEOUT_S = 600.0
 class LiveResult:
     rate: float
     seconds: float
+    cars: int
     produced: int
     alerts: pd.DataFrame  # alert_id, event_id, alert_type, seen_at
     latest: pd.DataFrame  # car_id, event_id, kafka_timestamp, seen_at
@@ -71,9 +72,10 @@ def _frame(dsn: str, statement: str, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(_query(dsn, statement), columns=columns)
 
 
-def _produce(workspace: Workspace, rate: float, seconds: float, seed: int) -> int:
+def _produce(workspace: Workspace, rate: float, seconds: float, seed: int, cars: int) -> int:
     command = [*CLI, "produce", "--rate", str(rate), "--duration", str(seconds), "--faults",
-               "default", "--seed", str(seed), "--topic", workspace.settings.topic, "--json"]
+               "default", "--seed", str(seed), "--topic", workspace.settings.topic,
+               "--cars", str(cars), "--json"]
     done = subprocess.run(command, env=workspace.env(), capture_output=True, text=True,
                           timeout=seconds + 300)
     if done.returncode != 0:
@@ -95,39 +97,37 @@ def _wait_for_rows(dsn: str, expected: int, pipeline) -> None:
 
 
 def _wait_until_running(pipeline, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if "pipeline: continuous" in pipeline.log_text():
-            time.sleep(3.0)  # both queries started and polling
-            return
-        if pipeline.proc.poll() is not None:
-            break
-        time.sleep(0.5)
-    raise BenchError(f"the pipeline did not start: see {pipeline.log_path}")
+    error = pipeline_start_error(pipeline.proc, pipeline.log_path, timeout_s)
+    if error is not None:
+        raise BenchError(f"the pipeline did not start ({error}): see {pipeline.log_path}")
+    time.sleep(3.0)  # both queries started and polling
 
 
 def run_live(settings: Settings, run_dir: Path, rate: float, seconds: float,
              trickle_rate: float, trickle_seconds: float,
-             progress: Callable[[str], None]) -> tuple[LiveResult, Workspace]:
+             progress: Callable[[str], None],
+             cars: int | None = None) -> tuple[LiveResult, Workspace]:
+    cars = settings.producer.cars if cars is None else cars
     workspace = create_workspace(settings, run_dir, "live")
     dsn = workspace.settings.effective_pg_dsn
     _query(dsn, TRIGGERS_SQL)
     pipeline = workspace.pipeline("pipeline-live", available_now=False).start()
     try:
         _wait_until_running(pipeline)
-        progress(f"live: producing {rate:,.0f} events/s for {seconds:.0f}s")
-        produced = _produce(workspace, rate, seconds, settings.producer.seed)
+        progress(f"live: producing {rate:,.0f} events/s of {cars:,} cars for {seconds:.0f}s")
+        produced = _produce(workspace, rate, seconds, settings.producer.seed, cars)
         _wait_for_rows(dsn, produced, pipeline)
         trickle_started = pd.Timestamp.now(tz="UTC")
         progress(f"live: {produced:,} events in PostgreSQL; small batches: {trickle_rate:g} "
                  f"events/s for {trickle_seconds:.0f}s")
-        produced += _produce(workspace, trickle_rate, trickle_seconds, settings.producer.seed + 1)
+        produced += _produce(workspace, trickle_rate, trickle_seconds, settings.producer.seed + 1,
+                             cars)
         _wait_for_rows(dsn, produced, pipeline)
     finally:
         pipeline.interrupt()
         usage = pipeline.wait(120.0)
     result = LiveResult(
-        rate=rate, seconds=seconds, produced=produced,
+        rate=rate, seconds=seconds, cars=cars, produced=produced,
         alerts=_frame(dsn, "SELECT alert_id, event_id, alert_type, seen_at FROM bench.alert_seen",
                       ["alert_id", "event_id", "alert_type", "seen_at"]),
         latest=_frame(dsn, "SELECT car_id, event_id, kafka_timestamp, seen_at "

@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,24 @@ from serving.db import drop_database, run_admin
 from serving.migrate import apply_migrations
 
 CLI = [sys.executable, "-m", "fleetlake.cli"]
+# The line `pipeline run` logs once its services and tables are ready (fleetlake/runner.py).
+RUNNING_LINE = "pipeline: continuous"
+
+
+def pipeline_start_error(proc: subprocess.Popen, log_path: Path, timeout_s: float) -> str | None:
+    """None once the pipeline child logged RUNNING_LINE; else why not: its error line (or its
+    log's end) when it exited, or that it did not start within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        exited = proc.poll() is not None
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        if RUNNING_LINE in text:
+            return None
+        if exited:
+            return next((line for line in text.splitlines()
+                         if line.startswith("fleetlake: error:")), text[-300:])
+        time.sleep(0.5)
+    return f"the pipeline did not start within {timeout_s:.0f}s"
 
 
 @dataclass

@@ -22,14 +22,15 @@ from typing import Callable
 
 from pyspark.sql import SparkSession
 
-from fleetlake.bench.workspace import CLI, Workspace
+from fleetlake.bench.workspace import CLI, Workspace, pipeline_start_error
 from fleetlake.campaign.checks import CheckResult, kafka_records, run_checks
 from fleetlake.campaign.faults import FAULTS, OUT_OF_SPACE
+from fleetlake.gold_query import QUERY_NAME as GOLD_QUERY
 from infra.settings import Settings
-from serving.db import processed_rows
+from infra.streaming import batch_committed, read_query_id
+from serving.db import last_served_batch, processed_rows
 
-# Seconds the checks may take to pass after PostgreSQL counts every record: the gold query syncs
-# PostgreSQL first and lands the batch in Delta (bronze included) right after.
+# Seconds a gold batch may take to land in Delta (bronze included) after it served PostgreSQL.
 LANDING_S = 60.0
 
 
@@ -93,19 +94,11 @@ class Campaign:
         return self.workspace.root / f"pipeline-{self._pipelines}.log"
 
     def pipeline_refusal(self, timeout_s: float) -> str | None:
-        """The error line of a pipeline that exited before starting its queries; None once it
-        started them (or after `timeout_s`)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            exited = self._proc is not None and self._proc.poll() is not None
-            text = self._log().read_text(errors="replace")
-            if "pipeline: continuous" in text:
-                return None
-            if exited:
-                return next((line for line in text.splitlines()
-                             if line.startswith("fleetlake: error:")), text[-300:])
-            time.sleep(0.5)
-        return None
+        """The error line of a pipeline that exited before starting its queries (or that it
+        did not start within `timeout_s`); None once it started them."""
+        if self._proc is None:
+            return "the pipeline was never started"
+        return pipeline_start_error(self._proc, self._log(), timeout_s)
 
     def repair_pipeline(self) -> str:
         """`fleetlake pipeline repair`; its output (raises unless it repaired)."""
@@ -181,6 +174,22 @@ class Campaign:
                             f"records) within {self.plan.catch_up_timeout_s:.0f}s: see "
                             f"{self.workspace.root}")
 
+    def _wait_landed(self) -> None:
+        """Until the gold query committed the newest batch PostgreSQL holds: a batch serves
+        PostgreSQL before its Delta writes, and is committed once they are done
+        (docs/architecture.md), so the checks then see Delta and PostgreSQL alike."""
+        checkpoint = self.settings.checkpoint_path(GOLD_QUERY)
+        query_id = read_query_id(self.spark, checkpoint)
+        deadline = time.monotonic() + LANDING_S
+        while time.monotonic() < deadline:
+            served = last_served_batch(self.settings.effective_pg_dsn, query_id,
+                                       "fleetlake-campaign")
+            if served is None or batch_committed(self.spark, checkpoint, served):
+                return
+            time.sleep(0.5)
+        raise CampaignError(f"the gold query's batch {served} reached PostgreSQL but was not "
+                            f"committed within {LANDING_S:.0f}s: see {self.workspace.root}")
+
     def _records(self) -> int:
         return kafka_records(self.settings.effective_kafka_bootstrap, self.settings.topic)
 
@@ -190,12 +199,8 @@ class Campaign:
         self._pause_load()
         recover_s = self._wait_processed(self._records())
         checked = time.monotonic()
+        self._wait_landed()
         result = run_checks(self.spark, self.settings)
-        # PostgreSQL gets a gold batch before its Delta writes end (docs/architecture.md):
-        # failing checks are run again until the batch has landed; a loss stays a loss
-        while not result.passed and time.monotonic() - checked < LANDING_S:
-            time.sleep(1.0)
-            result = run_checks(self.spark, self.settings)
         self._load_on.set()
         self.progress(f"{name}: recovered in {recover_s:.1f}s; checks "
                       f"{'passed' if result.passed else 'FAILED'} over "

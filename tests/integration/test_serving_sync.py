@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from psycopg2 import errors
 
-from serving.db import RetryPolicy
+from serving.db import RetryPolicy, last_served_batch
 from serving.sync import SyncError, sync_batch
 from serving.tables import TABLE_COLUMNS, TABLE_KEYS, TABLES
 
@@ -176,3 +176,17 @@ def test_spark_dataframes_sync_through_arrow(gold_dsn, spark):
     assert sync_batch(gold_dsn, "spark", 1, {}, deletes)
     assert _rows(gold_dsn, "alerts") == alerts
     assert _rows(gold_dsn, "dq_batch_metrics") == dq
+
+
+def test_last_served_batch_is_the_newest_batch_of_that_gold_query(gold_dsn):
+    def dq(query_id: str, batch_id: int) -> tuple:
+        return (query_id, batch_id, T0, 1, 1, 0, 0, {})
+
+    assert last_served_batch(gold_dsn, "q1") is None
+    sync_batch(gold_dsn, "q1", 3, {"dq_batch_metrics": _frame(
+        "dq_batch_metrics", [dq("q1", 3), dq("q1", 11), dq("q2", 40)])}, {})
+    sync_batch(gold_dsn, "q1", 12, {"dq_batch_metrics": _frame(
+        "dq_batch_metrics", [dq("q1", 12)])}, {})
+    assert last_served_batch(gold_dsn, "q1") == 12
+    assert last_served_batch(gold_dsn, "q2") == 40
+    assert last_served_batch(gold_dsn, "q3") is None
