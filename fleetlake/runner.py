@@ -222,6 +222,11 @@ def repair_pipeline(settings: Settings, ensure: bool = True) -> int:
     return 1 if report.unrepairable else 0
 
 
+def started_line(available_now: bool) -> str:
+    """How the line `pipeline run` logs once its services and tables are ready begins."""
+    return f"pipeline: {'available-now' if available_now else 'continuous'}"
+
+
 def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -> int:
     """Entry point of `fleetlake pipeline run [--available-now]`."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -233,8 +238,7 @@ def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -
         started = time.monotonic()
         spark = build_spark(settings, app_name="fleetlake-pipeline")
         prepare(spark, settings)
-        mode = "available-now" if available_now else "continuous"
-        print(f"pipeline: {mode}, topic {settings.topic} @ {settings.effective_kafka_bootstrap}, "
+        print(f"{started_line(available_now)}, topic {settings.topic} @ {settings.effective_kafka_bootstrap}, "
               f"lake {settings.lake_root}", file=sys.stderr, flush=True)
         try:
             run_queries(spark, settings, available_now)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,11 +31,11 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F, types as T
 
-from gold import ranges
+from gold import kpi_minutes, ranges
 from gold.carry import CarriedContext, carried_rows
 from gold.changes import DELETE, FIRSTS_SCHEMA, INSERT, OP, alert_changes, held_alerts
 from gold.cars import CarModes, car_frame, car_histories, plan_cars
-from gold.history import recomputed_spans
+from gold.history import BatchRanges, recomputed_spans
 from gold.kpi_updates import (READING_STATS_SCHEMA, apply_kpi_deltas, fleet_from_device,
                               kpi_deltas_from_stats)
 from gold.kpis import device_latest
@@ -157,18 +156,22 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     if summary.is_empty:
         return changes
     modes = plan_cars(summary.car_spans(), latest_before, changes.carried, settings.alerts)
-    reading_minutes = set(summary.ranges(timedelta(0)).minutes)
-    reading_spans = ranges.minute_spans(reading_minutes)
-    held_kpis = writes.start("kpis_held", lambda: _held_kpi_rows(tables, reading_spans))
+    lookback = required_lookback(settings.alerts)
+    batch = summary.ranges(lookback)
+    late_spans = {car: recomputed_spans(batch.cars[car], lookback, modes.first_new_us[car])
+                  for car in modes.late}
+    prefetch = kpi_minutes.prefetch_spans(set(batch.minutes), late_spans)
+    held_kpis = writes.start("kpis_held", lambda: _held_kpi_rows(tables, prefetch))
     with timed(steps, "alerts", spark):
-        changed = _alert_changes(tables, silver, new, summary, modes, changes, caches, steps)
+        changed = _alert_changes(tables, silver, new, batch, modes, late_spans, changes,
+                                 caches, steps)
     changes.alerts_written = writes.start(
         "alerts_write", lambda: _write_alerts(tables, changed, modes, dq_written))
     upserts, deletes = split_changes(changed)
     changes.upserts["alerts"], changes.deletes["alerts"] = upserts, deletes
     with timed(steps, "kpis", spark):
-        _update_kpis(tables, summary, changed, changes, writes,
-                     (reading_minutes, reading_spans, held_kpis))
+        _update_kpis(tables, summary, changed, changes, writes, set(batch.minutes),
+                     (prefetch, held_kpis))
     with timed(steps, "latest", spark):
         latest_after = _latest_after(spark, latest_before, summary.latest())
     changes.device_latest = latest_after
@@ -177,12 +180,13 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     return changes
 
 
-def _alert_changes(tables: _Tables, silver: DataFrame, new: DataFrame, summary: BatchSummary,
-                   modes: CarModes, changes: GoldChanges, caches: CacheScope,
+def _alert_changes(tables: _Tables, silver: DataFrame, new: DataFrame, batch: BatchRanges,
+                   modes: CarModes, late_spans: dict[str, list[ranges.Span]],
+                   changes: GoldChanges, caches: CacheScope,
                    steps: dict[str, float]) -> pa.Table:
-    """The batch's alert changes (CHANGES_SCHEMA) collected; `changes.carried` updated."""
+    """The batch's alert changes (CHANGES_SCHEMA) collected; `changes.carried` updated.
+    `late_spans`: per late car, the readings whose alerts it recomputes (all its changes)."""
     spark, rules = tables.spark, tables.settings.alerts
-    batch = summary.ranges(required_lookback(rules))
     history, modes = car_histories(silver, new, batch, modes, changes.carried, rules, caches,
                                    steps)
     history = caches.keep(history)
@@ -190,8 +194,6 @@ def _alert_changes(tables: _Tables, silver: DataFrame, new: DataFrame, summary: 
     firsts = local_frame(spark, sorted(modes.first_new_us.items()), FIRSTS_SCHEMA)
     held = None
     if modes.late:
-        late_spans = {car: recomputed_spans(batch.cars[car], required_lookback(rules),
-                                            modes.first_new_us[car]) for car in modes.late}
         held = held_alerts(tables.read_before_batch("alerts"), late_spans)
     changed = alert_changes(history, new, firsts, held, rules).toArrow()
     fresh = None
@@ -244,22 +246,22 @@ def _held_kpi_rows(tables: _Tables, minutes: list[ranges.Span]) -> pa.Table:
 
 
 def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
-                 changes: GoldChanges, background: Background,
-                 prefetched: tuple[set[int], list[ranges.Span], Future]) -> None:
+                 changes: GoldChanges, background: Background, reading_minutes: set[int],
+                 prefetched: tuple[list[ranges.Span], Future]) -> None:
     """Held rows of the touched minutes + the batch's deltas; both KPI tables replaced on those
-    minutes side by side; PostgreSQL gets every row of those minutes. `prefetched`: the minutes
-    with new readings (starts in µs, their spans) and their held rows, read while the alerts
-    were computed: used when alert changes touch no other minute (else read again)."""
+    minutes side by side; PostgreSQL gets every row of those minutes. `prefetched`: the held
+    rows of some minute spans, read while the alerts were computed (gold/kpi_minutes.py):
+    those of the touched minutes are taken from them when they cover them (else read again)."""
     spark = tables.spark
     stats = local_frame(spark, summary.reading_stats(), READING_STATS_SCHEMA)
     deltas = kpi_deltas_from_stats(stats, local_frame(spark, changed, CHANGES_SCHEMA))
     alert_minutes = pc.unique(pc.floor_temporal(changed.column("event_ts"), unit="minute"))
-    reading_minutes, reading_spans, held_rows = prefetched
     minute_starts = reading_minutes | {
         int(us) for us in pc.cast(alert_minutes, pa.int64()).to_pylist()}
     minutes = ranges.minute_spans(minute_starts)
-    held = held_rows.result()  # waited for even when unused: no read outlives the batch
-    if minutes != reading_spans:
+    prefetched_spans, held_rows = prefetched
+    held = kpi_minutes.held_in(held_rows.result(), prefetched_spans, minutes)  # waited for even if unused
+    if held is None:
         held = _held_kpi_rows(tables, minutes)
     schema = GOLD_SCHEMAS["device_minute_kpis"]
     device = apply_kpi_deltas(local_frame(spark, held, schema), deltas).toArrow()

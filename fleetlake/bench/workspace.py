@@ -14,14 +14,15 @@ from pathlib import Path
 from psycopg2 import extensions, sql
 
 from fleetlake.bench.procs import MeasuredProcess
+from fleetlake.runner import started_line
 from infra.settings import Settings
 from ingestion.admin import ensure_topic
 from serving.db import drop_database, run_admin
 from serving.migrate import apply_migrations
 
 CLI = [sys.executable, "-m", "fleetlake.cli"]
-# The line `pipeline run` logs once its services and tables are ready (fleetlake/runner.py).
-RUNNING_LINE = "pipeline: continuous"
+# The line a continuous `pipeline run` logs once its services and tables are ready.
+RUNNING_LINE = started_line(available_now=False)
 
 
 def pipeline_start_error(proc: subprocess.Popen, log_path: Path, timeout_s: float) -> str | None:
