@@ -28,7 +28,7 @@ from serving.db import temporary_database
 
 from .dashboard_app import known_database
 
-pytestmark = [pytest.mark.integration, pytest.mark.exclusive]  # one test stops PostgreSQL
+pytestmark = pytest.mark.integration
 
 UNREACHABLE = "is unreachable"
 # page title -> texts it must show (numbers from dashboard_rows.py); the charts, tables and map

@@ -14,7 +14,7 @@ from fleetlake.bench.workspace import create_workspace
 from fleetlake.campaign.faults import FAULTS, OUT_OF_SPACE, REFUSAL
 from fleetlake.campaign.run import Campaign, CampaignPlan, markdown_table, summarise
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.exclusive]
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def test_every_fault_once_loses_and_duplicates_nothing(spark, base_settings, tmp_path):

@@ -24,7 +24,7 @@ from .expected_gold import Reading, expected_gold, reading
 from .lake_equality import assert_pg_mirrors_delta, difference, pg_ledger
 from .pipeline_proc import BATCH_DONE, PipelineProcess, pipeline_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.exclusive]  # stops the shared cluster
+pytestmark = pytest.mark.integration
 
 START_MS = 1_769_932_800_000  # 2026-02-01T08:00:00Z
 BATCH = 300  # Kafka records per micro-batch: 5 batches
