@@ -157,7 +157,8 @@ def process_gold_batch(batch_df: DataFrame, batch_id: int, settings: Settings,
             writes.start("silver", lambda: append_silver(new, settings, app_id, batch_id,
                                                          may_be_retry))
     return GoldBatchStats(batch_id, rows_in, valid, quarantined, valid - kept, steps=steps,
-                          device_latest=changes.device_latest, carried=changes.carried)
+                          device_latest=changes.device_latest.result(),
+                          carried=changes.carried.result())
 
 
 @dataclass

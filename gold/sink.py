@@ -60,14 +60,23 @@ CHANGES_SCHEMA = T.StructType([*ALERTS_SCHEMA.fields, T.StructField(OP, T.String
 @dataclass
 class GoldChanges:
     """What one batch changed in gold, for PostgreSQL (Arrow tables: rows to upsert, keys to
-    delete), and what the next batch starts from."""
+    delete), and what the next batch starts from: computed beside the batch's writes (off the
+    path to PostgreSQL), done when they are."""
 
     upserts: dict[str, DataFrame | pa.Table] = field(default_factory=dict)
     deletes: dict[str, DataFrame | pa.Table] = field(default_factory=dict)
-    device_latest: pa.Table | None = None  # the whole table after the batch (one row per car)
-    carried: CarriedContext = field(default_factory=CarriedContext)
+    # pa.Table: the whole device_latest after the batch (one row per car)
+    device_latest: Future = field(default_factory=lambda: done(None))
+    carried: Future = field(default_factory=lambda: done(CarriedContext()))  # CarriedContext
     # the alerts write (perhaps a MERGE): appends without writer options must wait for it
     alerts_written: Future | None = None
+
+
+def done(value: object) -> Future:
+    """A Future already holding `value`."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def ensure_gold_tables(spark: SparkSession, settings: Settings) -> None:
@@ -144,18 +153,18 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     tables = _Tables(spark, settings, app_id, batch_id, may_be_retry)
     new = new_silver.select(*SILVER_INPUT)
     silver = tables.read("telemetry", "silver") if silver is None else silver
-    changes = GoldChanges(carried=carried if carried is not None else CarriedContext())
-    dq = dq_row.select(*GOLD_SCHEMAS["dq_batch_metrics"].fieldNames()).toArrow()
-    changes.upserts["dq_batch_metrics"] = dq
-    dq_written = writes.start("dq", lambda: tables.append(dq, "dq_batch_metrics"))
+    carried = carried if carried is not None else CarriedContext()
+    changes = GoldChanges(carried=done(carried))
+    dq_written = writes.start("dq", lambda: _append_dq(tables, dq_row))
     with timed(steps, "summary", spark):
         summary = BatchSummary.of(new)
     if latest_before is None:
         latest_before = tables.read_before_batch("device_latest").toArrow()
-    changes.device_latest = latest_before
+    changes.device_latest = done(latest_before)
     if summary.is_empty:
+        changes.upserts["dq_batch_metrics"] = dq_written.result()
         return changes
-    modes = plan_cars(summary.car_spans(), latest_before, changes.carried, settings.alerts)
+    modes = plan_cars(summary.car_spans(), latest_before, carried, settings.alerts)
     lookback = required_lookback(settings.alerts)
     batch = summary.ranges(lookback)
     late_spans = {car: recomputed_spans(batch.cars[car], lookback, modes.first_new_us[car])
@@ -163,8 +172,8 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     prefetch = kpi_minutes.prefetch_spans(set(batch.minutes), late_spans)
     held_kpis = writes.start("kpis_held", lambda: _held_kpi_rows(tables, prefetch))
     with timed(steps, "alerts", spark):
-        changed = _alert_changes(tables, silver, new, batch, modes, late_spans, changes,
-                                 caches, steps)
+        changed = _alert_changes(tables, silver, new, batch, modes, late_spans, carried,
+                                 changes, writes, caches, steps)
     changes.alerts_written = writes.start(
         "alerts_write", lambda: _write_alerts(tables, changed, modes, dq_written))
     upserts, deletes = split_changes(changed)
@@ -172,23 +181,36 @@ def update_gold(new_silver: DataFrame, dq_row: DataFrame, settings: Settings, ap
     with timed(steps, "kpis", spark):
         _update_kpis(tables, summary, changed, changes, writes, set(batch.minutes),
                      (prefetch, held_kpis))
-    with timed(steps, "latest", spark):
-        latest_after = _latest_after(spark, latest_before, summary.latest())
-    changes.device_latest = latest_after
-    writes.start("latest_write", lambda: tables.overwrite(latest_after, "device_latest"))
+    changes.device_latest = writes.start("latest_write", lambda: _write_latest(
+        tables, latest_before, summary.latest()))
     changes.upserts["device_latest"] = summary.latest()
+    changes.upserts["dq_batch_metrics"] = dq_written.result()  # long done: it ran beside alerts
     return changes
+
+
+def _append_dq(tables: _Tables, dq_row: DataFrame) -> pa.Table:
+    """The batch's dq_batch_metrics row appended; returned as Arrow (for PostgreSQL)."""
+    dq = dq_row.select(*GOLD_SCHEMAS["dq_batch_metrics"].fieldNames()).toArrow()
+    tables.append(dq, "dq_batch_metrics")
+    return dq
+
+
+def _write_latest(tables: _Tables, before: pa.Table, batch_latest: pa.Table) -> pa.Table:
+    """device_latest after the batch, rewritten (one row per car); returned (the next batch's)."""
+    latest_after = _latest_after(tables.spark, before, batch_latest)
+    tables.overwrite(latest_after, "device_latest")
+    return latest_after
 
 
 def _alert_changes(tables: _Tables, silver: DataFrame, new: DataFrame, batch: BatchRanges,
                    modes: CarModes, late_spans: dict[str, list[ranges.Span]],
-                   changes: GoldChanges, caches: CacheScope,
-                   steps: dict[str, float]) -> pa.Table:
-    """The batch's alert changes (CHANGES_SCHEMA) collected; `changes.carried` updated.
-    `late_spans`: per late car, the readings whose alerts it recomputes (all its changes)."""
+                   carried: CarriedContext, changes: GoldChanges, writes: Background,
+                   caches: CacheScope, steps: dict[str, float]) -> pa.Table:
+    """The batch's alert changes (CHANGES_SCHEMA) collected. `late_spans`: per late car, the
+    readings whose alerts it recomputes (all its changes). `changes.carried`: the rows carried
+    to the next batch, computed beside the rest of the batch from its cached history."""
     spark, rules = tables.spark, tables.settings.alerts
-    history, modes = car_histories(silver, new, batch, modes, changes.carried, rules, caches,
-                                   steps)
+    history, modes = car_histories(silver, new, batch, modes, carried, rules, caches, steps)
     history = caches.keep(history)
     steps["fast_cars"] = float(len(modes.fast))
     firsts = local_frame(spark, sorted(modes.first_new_us.items()), FIRSTS_SCHEMA)
@@ -196,13 +218,14 @@ def _alert_changes(tables: _Tables, silver: DataFrame, new: DataFrame, batch: Ba
     if modes.late:
         held = held_alerts(tables.read_before_batch("alerts"), late_spans)
     changed = alert_changes(history, new, firsts, held, rules).toArrow()
-    fresh = None
+    late = set(modes.late)
     if modes.in_order:
-        with timed(steps, "carry", spark):
-            in_order = history.join(F.broadcast(car_frame(spark, modes.in_order)), "car_id",
-                                    "left_semi")
-            fresh = carried_rows(in_order, rules).toArrow()
-    changes.carried = changes.carried.updated(fresh, set(modes.late))
+        in_order = history.join(F.broadcast(car_frame(spark, modes.in_order)), "car_id",
+                                "left_semi")
+        changes.carried = writes.start("carry", lambda: carried.updated(
+            carried_rows(in_order, rules).toArrow(), late))
+    else:
+        changes.carried = done(carried.updated(None, late))
     return changed
 
 

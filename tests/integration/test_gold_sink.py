@@ -90,7 +90,7 @@ def run_batch(spark, settings, rows, batch_id, append=True, state=None, as_found
                               carried=state.get("carried"), **extra)
         if as_found:
             append_silver()
-        state.update(latest=changes.device_latest, carried=changes.carried)
+        state.update(latest=changes.device_latest.result(), carried=changes.carried.result())
         return collected(changes)
 
 
