@@ -238,8 +238,9 @@ def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -
         started = time.monotonic()
         spark = build_spark(settings, app_name="fleetlake-pipeline")
         prepare(spark, settings)
-        print(f"{started_line(available_now)}, topic {settings.topic} @ {settings.effective_kafka_bootstrap}, "
-              f"lake {settings.lake_root}", file=sys.stderr, flush=True)
+        print(f"{started_line(available_now)}, topic {settings.topic} @ "
+              f"{settings.effective_kafka_bootstrap}, lake {settings.lake_root}",
+              file=sys.stderr, flush=True)
         try:
             run_queries(spark, settings, available_now)
         except KeyboardInterrupt:

@@ -283,8 +283,8 @@ def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
         int(us) for us in pc.cast(alert_minutes, pa.int64()).to_pylist()}
     minutes = ranges.minute_spans(minute_starts)
     prefetched_spans, held_rows = prefetched
-    held = kpi_minutes.held_in(held_rows.result(), prefetched_spans, minutes)  # waited for even if unused
-    if held is None:
+    held = kpi_minutes.held_in(held_rows.result(), prefetched_spans, minutes)
+    if held is None:  # some touched minute was not read ahead
         held = _held_kpi_rows(tables, minutes)
     schema = GOLD_SCHEMAS["device_minute_kpis"]
     device = apply_kpi_deltas(local_frame(spark, held, schema), deltas).toArrow()
