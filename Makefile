@@ -11,8 +11,8 @@ demo: setup
 # session; integration tests one at a time (they share Kafka and PostgreSQL, one stops it).
 test: setup
 	.venv/bin/fleetlake services up
-	.venv/bin/python -m pytest -ra -n 2 --dist loadfile tests/unit
-	.venv/bin/python -m pytest -ra tests/integration
+	.venv/bin/python -m pytest -ra --durations=15 -n 2 --dist loadfile tests/unit
+	.venv/bin/python -m pytest -ra --durations=15 tests/integration
 
 stop:
 	-.venv/bin/fleetlake services down

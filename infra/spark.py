@@ -8,6 +8,7 @@ from typing import Mapping
 
 from pyspark.sql import SparkSession
 
+from infra.class_archive import archive_key, use_options
 from infra.jvm_deps import spark_extra_jars
 from infra.settings import Settings
 
@@ -24,10 +25,18 @@ def check_java() -> None:
                                "(`apt-get install -y openjdk-17-jre-headless`) or set JAVA_HOME")
 
 
-def build_spark(settings: Settings, app_name: str = "fleetlake") -> SparkSession:
-    """Return the process' Spark session with Delta and the Kafka source configured."""
+def build_spark(settings: Settings, app_name: str = "fleetlake",
+                java_options: str | None = None,
+                extra_confs: Mapping[str, str] | None = None) -> SparkSession:
+    """Return the process' Spark session with Delta and the Kafka source configured.
+    `java_options`: extra options of the driver JVM; by default, those that map the class
+    archive `make setup` recorded (infra/class_archive.py), if there is one for these jars.
+    `extra_confs`: set last, so every session of the context starts from them."""
     check_java()
     sp = settings.spark
+    extra_jars = spark_extra_jars()
+    if java_options is None:
+        java_options = use_options(archive_key(extra_jars))
     # glibc gives each thread that allocates natively (RocksDB, Netty, the JIT) an arena of its
     # own; Spark runs dozens of threads, so the JVM's resident set grows by GBs of mostly idle
     # arenas. The JVM this session launches inherits the environment.
@@ -35,7 +44,7 @@ def build_spark(settings: Settings, app_name: str = "fleetlake") -> SparkSession
     builder = (
         SparkSession.builder.master(settings.spark_master)
         .appName(app_name)
-        .config("spark.jars", ",".join(spark_extra_jars()))
+        .config("spark.jars", ",".join(extra_jars))
         .config("spark.driver.memory", sp.driver_memory)
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
@@ -70,7 +79,8 @@ def build_spark(settings: Settings, app_name: str = "fleetlake") -> SparkSession
         .config("spark.scheduler.allocation.file", str(FAIR_POOLS))
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC -XX:+UseG1GC")
+        .config("spark.driver.extraJavaOptions",
+                f"-Duser.timezone=UTC -XX:+UseG1GC {java_options}".strip())
         .config("spark.sql.warehouse.dir", f"{settings.local.home}/spark-warehouse")
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
         # the raw `value` (bronze, staging, quarantine): every row's bytes are distinct, so a
@@ -86,7 +96,13 @@ def build_spark(settings: Settings, app_name: str = "fleetlake") -> SparkSession
         .config("spark.sql.codegen.cache.maxEntries", "2000")
         # small Delta logs: don't spread snapshot state over 50 tasks on 2 cores
         .config("spark.databricks.delta.snapshotPartitions", "2")
+        # VACUUM lists a table's directories in this many tasks: the default (10,000) cost
+        # 20-27 s of task overhead per table of a few files on 2 cores (2.5-3.7 s with this)
+        .config("spark.sql.sources.parallelPartitionDiscovery.parallelism",
+                str(sp.shuffle_partitions))
     )
+    for key, value in (extra_confs or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

@@ -178,15 +178,16 @@ def test_spark_dataframes_sync_through_arrow(gold_dsn, spark):
     assert _rows(gold_dsn, "dq_batch_metrics") == dq
 
 
-def test_last_served_batch_is_the_newest_batch_of_that_gold_query(gold_dsn):
+def test_last_served_batch_is_the_newest_batch_the_ledger_holds_for_that_query(gold_dsn):
     def dq(query_id: str, batch_id: int) -> tuple:
         return (query_id, batch_id, T0, 1, 1, 0, 0, {})
 
     assert last_served_batch(gold_dsn, "q1") is None
     sync_batch(gold_dsn, "q1", 3, {"dq_batch_metrics": _frame(
         "dq_batch_metrics", [dq("q1", 3), dq("q1", 11), dq("q2", 40)])}, {})
-    sync_batch(gold_dsn, "q1", 12, {"dq_batch_metrics": _frame(
-        "dq_batch_metrics", [dq("q1", 12)])}, {})
+    sync_batch(gold_dsn, "q1", 12, {"alerts": _frame("alerts", [_alert("a1")])}, {})  # no dq row
+    sync_batch(gold_dsn, "q2", 7, {}, {})
+    # the ledger, not the dq rows: q1 applied batches 3 and 12, q2 batch 7 (not 40)
     assert last_served_batch(gold_dsn, "q1") == 12
-    assert last_served_batch(gold_dsn, "q2") == 40
+    assert last_served_batch(gold_dsn, "q2") == 7
     assert last_served_batch(gold_dsn, "q3") is None

@@ -121,3 +121,18 @@ def test_conflicts_are_retried_then_raised():
     calls.clear()
     with pytest.raises(delta_errors.ConcurrentAppendException):
         with_retries(conflicting, 2, logs.append, "t", sleep=lambda s: None)
+
+
+def test_vacuum_lists_a_table_in_a_few_tasks_not_ten_thousand(spark, settings, tmp_path):
+    path = str(tmp_path / "quarantine")
+    write_in_small_commits(spark, path, SILVER_SCHEMA, [silver_row(i) for i in range(6)], 3)
+    context = spark.sparkContext
+    context.setJobGroup("vacuum-tasks", "VACUUM of a small table")
+    try:
+        DeltaTable.forPath(spark, path).vacuum()
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+    tracker = context.statusTracker()
+    stages = [tracker.getStageInfo(stage) for job in tracker.getJobIdsForGroup("vacuum-tasks")
+              for stage in tracker.getJobInfo(job).stageIds]
+    assert stages and max(s.numTasks for s in stages) == settings.spark.shuffle_partitions
