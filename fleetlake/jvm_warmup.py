@@ -144,6 +144,7 @@ def ensure_archive(home: Path = ARCHIVE_HOME) -> Path | None:
         _wait_for_group(child.pid, started + RECORD_TIMEOUT_S)
     except (subprocess.TimeoutExpired, TimeoutError) as exc:
         os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
         errors = str(exc)
     if child.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
