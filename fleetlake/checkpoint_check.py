@@ -13,7 +13,6 @@ import json
 import time
 from dataclasses import dataclass
 
-from psycopg2 import sql
 from pyspark.sql import SparkSession
 
 from bronze.pipeline import bronze_path
@@ -24,8 +23,7 @@ from infra.checkpoint_files import (HadoopDir, batch_ids, journal_path, parse_en
                                     parse_metadata, parse_offsets)
 from infra.delta_io import newest_tag
 from infra.settings import Settings
-from serving.db import query_rows
-from serving.tables import LEDGER_TABLE, SCHEMA
+from serving.db import last_served_batch
 from silver.sink import QUARANTINE, TELEMETRY, staging_path
 
 DAMAGED = "_damaged"
@@ -42,13 +40,6 @@ def written_tables(settings: Settings) -> dict[str, list[str]]:
                                     settings.table_path(*TELEMETRY)]}
 
 
-def _ledger_batch(settings: Settings, app_id: str) -> int | None:
-    rows = query_rows(settings.effective_pg_dsn, sql.SQL(
-        "SELECT max(batch_id) FROM {} WHERE app_id = %s").format(
-            sql.Identifier(SCHEMA, LEDGER_TABLE)), (app_id,), "fleetlake-checkpoint-check")
-    return None if not rows or rows[0][0] is None else int(rows[0][0])
-
-
 def _sink_batch(spark: SparkSession, settings: Settings, query: str,
                 app_id: str | None) -> tuple[int | None, str | None]:
     """(newest batch the query's sink wrote, the query id on its first table's newest tagged
@@ -63,7 +54,7 @@ def _sink_batch(spark: SparkSession, settings: Settings, query: str,
     tags = [tag if tag is not None and tag[0] == app_id else newest_tag(spark, path, app_id)
             for path, tag in newest.items()]
     batches = [tag[1] for tag in tags if tag is not None]
-    ledger = _ledger_batch(settings, app_id)
+    ledger = last_served_batch(settings.effective_pg_dsn, app_id, "fleetlake-checkpoint-check")
     batches += [ledger] if ledger is not None else []
     return (max(batches) if batches else None), lake_id
 

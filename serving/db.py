@@ -13,7 +13,7 @@ import psycopg2
 from psycopg2 import errors, extensions, sql
 
 from infra.dsn import error_line
-from serving.tables import LEDGER_TABLE, SCHEMA
+from serving.tables import LEDGER
 
 log = logging.getLogger("fleetlake.serving")
 
@@ -158,8 +158,7 @@ def last_served_batch(dsn: str, query_id: str,
                       application_name: str = "fleetlake") -> int | None:
     """The newest batch of the streaming query `query_id` that PostgreSQL applied, from the sync
     ledger (one row per applied batch, keyed by the query's id; None: none yet)."""
-    statement = sql.SQL("SELECT max(batch_id) FROM {} WHERE app_id = %s").format(
-        sql.Identifier(SCHEMA, LEDGER_TABLE))
+    statement = sql.SQL("SELECT max(batch_id) FROM {} WHERE app_id = %s").format(LEDGER)
     rows = query_rows(dsn, statement, (query_id,), application_name)
     return None if rows[0][0] is None else int(rows[0][0])
 

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 
 from infra.settings import Settings
 from serving.db import query_rows
-from serving.tables import LEDGER_TABLE, SCHEMA, TABLES
+from serving.tables import LEDGER, SCHEMA, TABLES
 
 GOLD_TABLES = tuple(TABLES)  # alerts, device_minute_kpis, fleet_minute_kpis, device_latest, dq
 UTC = dt.timezone.utc
@@ -83,7 +83,7 @@ def pg_gold_rows(dsn: str, name: str) -> list[tuple]:
 def pg_ledger(dsn: str) -> list[tuple[str, int]]:
     """(app_id, batch_id) of every row of gold.sync_ledger, sorted (duplicates kept)."""
     return sorted(pg_query(dsn, sql.SQL("SELECT app_id, batch_id FROM {}").format(
-        sql.Identifier(SCHEMA, LEDGER_TABLE))))
+        LEDGER)))
 
 
 def difference(expected: list[tuple], actual: list[tuple], limit: int = 5) -> str:

@@ -23,7 +23,7 @@ from psycopg2.extras import Json
 from serving import frames
 from serving.db import RetryPolicy, connect, run_with_retry
 from serving.policies import KEEP_EXISTING, REPLACE, Upsert
-from serving.tables import LEDGER_TABLE, SCHEMA, TABLE_COLUMNS, TABLE_KEYS, TABLES, TableSpec
+from serving.tables import LEDGER, SCHEMA, TABLE_COLUMNS, TABLE_KEYS, TABLES, TableSpec
 
 log = logging.getLogger("fleetlake.serving")
 
@@ -113,7 +113,7 @@ def _apply(dsn: str, app_id: str, batch_id: int, batches: list[_TableBatch]) -> 
                 return False
             counts = {b.spec.name: _apply_table(cur, b) for b in batches}
             cur.execute(sql.SQL("INSERT INTO {} (app_id, batch_id, rows) VALUES (%s, %s, %s)")
-                        .format(_ledger()), (app_id, batch_id, Json(counts)))
+                        .format(LEDGER), (app_id, batch_id, Json(counts)))
         return True
     except errors.UndefinedTable as exc:
         raise SyncError(f"PostgreSQL has no gold tables yet ({exc.pgerror.strip()}): apply the "
@@ -122,12 +122,8 @@ def _apply(dsn: str, app_id: str, batch_id: int, batches: list[_TableBatch]) -> 
         conn.close()
 
 
-def _ledger() -> sql.Composable:
-    return sql.Identifier(SCHEMA, LEDGER_TABLE)
-
-
 def _already_applied(cur: extensions.cursor, app_id: str, batch_id: int) -> bool:
-    cur.execute(sql.SQL("SELECT 1 FROM {} WHERE app_id = %s AND batch_id = %s").format(_ledger()),
+    cur.execute(sql.SQL("SELECT 1 FROM {} WHERE app_id = %s AND batch_id = %s").format(LEDGER),
                 (app_id, batch_id))
     return cur.fetchone() is not None
 

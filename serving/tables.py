@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg2 import sql
+
 SCHEMA = "gold"
 LEDGER_TABLE = "sync_ledger"
 PROGRESS_TABLE = "pipeline_progress"
 MIGRATIONS_TABLE = "schema_migrations"
+# gold.sync_ledger: one row per (app_id, batch_id) PostgreSQL applied (serving/sync.py)
+LEDGER = sql.Identifier(SCHEMA, LEDGER_TABLE)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 
@@ -10,12 +11,20 @@ from infra.settings import Settings, load_settings
 
 # The tests' frames hold a few rows to a few thousand: generating and compiling code for each of
 # their many small plans costs more than it saves, and so does AQE's job per shuffle stage (the
-# pipeline's own query sessions turn AQE off anyway). Pipelines the tests start as processes
-# run with the product's settings.
-TINY_DATA_CONFS = {"spark.sql.codegen.wholeStage": "false",
-                   "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+# pipeline's own query sessions turn AQE off anyway).
+NO_CODEGEN_CONFS = {"spark.sql.codegen.wholeStage": "false",
+                    "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+TINY_DATA_CONFS = {**NO_CODEGEN_CONFS,
                    "spark.sql.adaptive.enabled": "false",
                    "spark.sql.shuffle.partitions": "2"}
+# The pipelines and commands the tests start as processes (a fresh JVM each, a few hundred to a
+# few thousand rows) compile code for every stage of their first batches: without it, the
+# replay tests took 330 s instead of 382 s (restart and checkpoint repair: 255 s, 268 s). They
+# inherit it through pyspark's own variable;
+# tests/integration/test_bench.py clears it, so one test runs every layer with the product's
+# settings, whole-stage code generation included.
+os.environ.setdefault("PYSPARK_SUBMIT_ARGS", " ".join(
+    f"--conf {key}={value}" for key, value in NO_CODEGEN_CONFS.items()) + " pyspark-shell")
 
 
 @pytest.fixture(scope="session")

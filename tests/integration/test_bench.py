@@ -16,7 +16,9 @@ CONTRACT_KEYS = {"events", "backlog_eps", "startup_s", "limit_eps", "ratio", "fr
 
 
 def test_small_bench_run_prints_every_contract_figure(base_settings):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETLAKE_")}
+    # the product's settings (tests/conftest.py turns code generation off for other children)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("FLEETLAKE_") and k != "PYSPARK_SUBMIT_ARGS"}
     command = [sys.executable, "-m", "fleetlake.cli", "bench", "--events", "3000", "--rate",
                "300", "--live-seconds", "10", "--trickle-rate", "20", "--trickle-seconds", "5",
                "--json"]
