@@ -11,9 +11,9 @@ written from those rows, side by side, each write idempotent per (app_id, batch_
    from silver's whole lookback; appended when all are new (the live case), else one MERGE
    over the changed rows only;
 3. device_minute_kpis, fleet_minute_kpis: the touched minutes' held rows (read while the alerts
-   are computed) + the batch's deltas (gold/kpi_updates.py), replaced with `replaceWhere` on
-   those minutes;
-4. device_latest: the latest of (table, new rows) per car, rewritten (one row per car);
+   are computed) + the batch's deltas, added up on the driver in Arrow (gold/kpi_updates.py),
+   replaced with `replaceWhere` on those minutes;
+4. device_latest: the latest of (table, new rows) per car (Arrow, gold/latest.py), rewritten;
 5. dq_batch_metrics: the batch's row appended.
 Everything returned is a function of the tables as the batch found them and of the batch,
 never of what a write did: a retried batch reads the tables it rewrites as they were before its
@@ -36,9 +36,8 @@ from gold.carry import CarriedContext, carried_rows
 from gold.changes import DELETE, FIRSTS_SCHEMA, INSERT, OP, alert_changes, held_alerts
 from gold.cars import CarModes, car_frame, car_histories, plan_cars
 from gold.history import BatchRanges, recomputed_spans
-from gold.kpi_updates import (READING_STATS_SCHEMA, apply_kpi_deltas, fleet_from_device,
-                              kpi_deltas_from_stats)
-from gold.kpis import device_latest
+from gold.kpi_updates import apply_kpi_deltas, fleet_from_device, kpi_deltas
+from gold.latest import latest_per_car
 from gold.schema import ALERTS_COLUMNS, ALERTS_SCHEMA, GOLD_KEYS, GOLD_SCHEMAS
 from gold.stateful import required_lookback
 from gold.summary import BatchSummary
@@ -197,7 +196,7 @@ def _append_dq(tables: _Tables, dq_row: DataFrame) -> pa.Table:
 
 def _write_latest(tables: _Tables, before: pa.Table, batch_latest: pa.Table) -> pa.Table:
     """device_latest after the batch, rewritten (one row per car); returned (the next batch's)."""
-    latest_after = _latest_after(tables.spark, before, batch_latest)
+    latest_after = _latest_after(before, batch_latest)
     tables.overwrite(latest_after, "device_latest")
     return latest_after
 
@@ -275,9 +274,7 @@ def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
     minutes side by side; PostgreSQL gets every row of those minutes. `prefetched`: the held
     rows of some minute spans, read while the alerts were computed (gold/kpi_minutes.py):
     those of the touched minutes are taken from them when they cover them (else read again)."""
-    spark = tables.spark
-    stats = local_frame(spark, summary.reading_stats(), READING_STATS_SCHEMA)
-    deltas = kpi_deltas_from_stats(stats, local_frame(spark, changed, CHANGES_SCHEMA))
+    deltas = kpi_deltas(summary.reading_stats(), changed)
     alert_minutes = pc.unique(pc.floor_temporal(changed.column("event_ts"), unit="minute"))
     minute_starts = reading_minutes | {
         int(us) for us in pc.cast(alert_minutes, pa.int64()).to_pylist()}
@@ -286,9 +283,8 @@ def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
     held = kpi_minutes.held_in(held_rows.result(), prefetched_spans, minutes)
     if held is None:  # some touched minute was not read ahead
         held = _held_kpi_rows(tables, minutes)
-    schema = GOLD_SCHEMAS["device_minute_kpis"]
-    device = apply_kpi_deltas(local_frame(spark, held, schema), deltas).toArrow()
-    fleet = fleet_from_device(local_frame(spark, device, schema)).toArrow()
+    device = apply_kpi_deltas(held, deltas)
+    fleet = fleet_from_device(device)
     in_minutes = ranges.sql_spans("window_start", minutes)
     for name, rows in (("device_minute_kpis", device), ("fleet_minute_kpis", fleet)):
         background.start(name, lambda rows=rows, name=name: tables.overwrite(
@@ -297,9 +293,6 @@ def _update_kpis(tables: _Tables, summary: BatchSummary, changed: pa.Table,
     changes.upserts["fleet_minute_kpis"] = fleet
 
 
-def _latest_after(spark: SparkSession, before: pa.Table, batch_latest: pa.Table) -> pa.Table:
+def _latest_after(before: pa.Table, batch_latest: pa.Table) -> pa.Table:
     """device_latest after the batch: the latest of (table, the batch's latest) per car."""
-    schema = GOLD_SCHEMAS["device_latest"]
-    both = pa.concat_tables([before.select(schema.fieldNames()).cast(batch_latest.schema),
-                             batch_latest])
-    return device_latest(local_frame(spark, both, schema)).toArrow()
+    return latest_per_car(before, batch_latest)
