@@ -26,8 +26,8 @@ TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
-# Tables written every few seconds: no log checkpoint inside their commits (the gold query or
-# `fleetlake maintain` writes checkpoints off the hot path) and no compaction inside them.
+# Tables written every few seconds: no log checkpoint inside their commits (`fleetlake maintain`
+# writes checkpoints off the hot path) and no compaction inside them.
 STREAMED_TABLE_PROPERTIES = {
     "delta.checkpointInterval": "1000",
     "delta.autoOptimize.autoCompact": "false",
@@ -205,14 +205,3 @@ def table_metadata(spark: SparkSession, path: str) -> tuple[set[str], dict[str, 
     columns = {f["name"] for f in json.loads(metadata.schemaString())["fields"]}
     properties = dict(jvm.scala.jdk.javaapi.CollectionConverters.asJava(metadata.configuration()))
     return columns, {str(k): str(v) for k, v in properties.items()}
-
-
-def table_version(spark: SparkSession, path: str) -> int:
-    """The latest committed version of the Delta table at `path`."""
-    return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
-
-
-def write_log_checkpoint(spark: SparkSession, path: str) -> None:
-    """Write a Delta log checkpoint of the table now (readers then replay fewer commits)."""
-    jvm = spark.sparkContext._jvm
-    jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path).checkpoint()
