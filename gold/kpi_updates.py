@@ -7,8 +7,8 @@ average divides the same exact sum in both, with Spark's decimal division: `exac
 fleet_minute_kpis is the sum of the minute's device rows, so it needs no state of its own.
 
 The update runs on the driver, in Arrow, on the few rows a batch touches (the held rows of its
-minutes, its deltas): as Spark jobs it cost the gold batch about 3 s before PostgreSQL on a
-small batch (planning, three local relations, two jobs). What the KPIs are is gold/kpis.py (the
+minutes, its deltas): as Spark jobs (three local relations, their plans, two or three jobs) it
+cost a gold batch 1.4–6.7 s before PostgreSQL on a slow machine (docs/performance.md). What the KPIs are is gold/kpis.py (the
 recomputation from silver, in Spark); tests/unit/test_gold_kpi_updates.py holds the two equal.
 """
 from __future__ import annotations
