@@ -1,8 +1,6 @@
 """device_latest kept on the driver (gold/latest.py) = the recomputation from silver (Spark)."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
