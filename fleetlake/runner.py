@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 
 from pyspark.sql import DataFrame, SparkSession
@@ -18,6 +19,8 @@ from bronze.pipeline import ensure_bronze_table
 from fleetlake import gold_query, hot
 from fleetlake.checkpoint_check import repair_checkpoints, verify_checkpoints
 from fleetlake.progress import ProgressRecorder, progress_line
+from fleetlake.stopping import (STOPPED_LINE, BatchInterrupted, StopAwareSink, StopRequest,
+                                stop_on_signals)
 from gold.sink import ensure_gold_tables
 from infra.lease import lake_lease
 from infra.settings import Settings
@@ -79,10 +82,13 @@ def hot_source(spark: SparkSession, settings: Settings) -> DataFrame:
 
 
 def _start(source: DataFrame, name: str, pool: str, sink, settings: Settings,
-           trigger: dict) -> StreamingQuery:
-    """Start one query in its scheduler pool (the query thread inherits the caller's pool)."""
+           trigger: dict, stop: StopRequest | None = None) -> StreamingQuery:
+    """Start one query in its scheduler pool (the query thread inherits the caller's pool);
+    with `stop`, a batch cut short by stopping ends the query quietly (fleetlake/stopping.py)."""
     context = source.sparkSession.sparkContext
     context.setLocalProperty(POOL, pool)
+    if stop is not None:
+        sink = StopAwareSink(sink, name, stop)
     try:
         return (source.writeStream.queryName(name)
                 .option("checkpointLocation", settings.checkpoint_path(name))
@@ -91,7 +97,8 @@ def _start(source: DataFrame, name: str, pool: str, sink, settings: Settings,
         context.setLocalProperty(POOL, None)
 
 
-def start_hot(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
+def start_hot(spark: SparkSession, settings: Settings, available_now: bool,
+              stop: StopRequest | None = None) -> StreamingQuery:
     session = query_session(spark, {
         "spark.sql.adaptive.enabled": "false",  # no extra job per shuffle on the latency path
         "spark.sql.shuffle.partitions": str(settings.spark.hot_shuffle_partitions),
@@ -102,14 +109,14 @@ def start_hot(spark: SparkSession, settings: Settings, available_now: bool) -> S
                else {"processingTime": settings.spark.trigger_interval})
     sink = hot.HotSink(settings, settings.checkpoint_path(hot.QUERY_NAME))
     plan = hot.hot_plan(hot_source(session, settings), settings)
-    return _start(plan, hot.QUERY_NAME, "hot", sink, settings, trigger)
+    return _start(plan, hot.QUERY_NAME, "hot", sink, settings, trigger, stop)
 
 
 AVAILABLE_NOW_GOLD_TRIGGER = "1 second"  # no live hot path to leave the cores to
 
 
-def start_gold(spark: SparkSession, settings: Settings,
-               available_now: bool = False) -> StreamingQuery:
+def start_gold(spark: SparkSession, settings: Settings, available_now: bool = False,
+               stop: StopRequest | None = None) -> StreamingQuery:
     # AQE would add a job per shuffle stage to dozens of small queries per batch; the joins
     # that must broadcast say so explicitly
     session = query_session(spark, {"spark.sql.adaptive.enabled": "false"})
@@ -118,12 +125,17 @@ def start_gold(spark: SparkSession, settings: Settings,
                 else settings.spark.gold_trigger_interval)
     trigger = {"processingTime": interval}
     return _start(gold_query.gold_source(session, settings), gold_query.QUERY_NAME, "gold", sink,
-                  settings, trigger)
+                  settings, trigger, stop)
 
 
-def _failure(query: StreamingQuery) -> str | None:
+def _failure(query: StreamingQuery, stop: StopRequest | None = None) -> str | None:
+    """Why `query` failed; None while it runs, after a clean stop, or when the only error is
+    a batch cut short by `stop` (Spark did not take it for an interruption)."""
     error = query.exception()
-    return None if error is None else f"streaming query {query.name} failed: {error}"
+    if error is None or (stop is not None and stop.is_set()
+                         and BatchInterrupted.__name__ in str(error)):
+        return None
+    return f"streaming query {query.name} failed: {error}"
 
 
 def _query_error(query: StreamingQuery, failure: str, settings: Settings) -> RuntimeError:
@@ -138,9 +150,10 @@ def _query_error(query: StreamingQuery, failure: str, settings: Settings) -> Run
 
 
 def await_queries(queries: list[StreamingQuery], recorder: ProgressRecorder | None,
-                  until_stopped: StreamingQuery | None = None, report_every_s: float = 2.0) -> None:
+                  until_stopped: StreamingQuery | None = None, report_every_s: float = 2.0,
+                  stop: StopRequest | None = None) -> None:
     """Print a progress line per new batch of each query until `until_stopped` (or any query)
-    stops; raise if a query failed."""
+    stops or `stop` is set; raise if a query failed."""
     reported: dict[str, int] = {}
     while True:
         for query in queries:
@@ -151,42 +164,70 @@ def await_queries(queries: list[StreamingQuery], recorder: ProgressRecorder | No
             if recorder is not None:
                 recorder.record(query)
         for query in queries:
-            failure = _failure(query) if not query.isActive else None
+            failure = _failure(query, stop) if not query.isActive else None
             if failure:
                 raise RuntimeError(failure)
         watched = [until_stopped] if until_stopped is not None else queries
-        if any(not q.isActive for q in watched):
+        if any(not q.isActive for q in watched) or (stop is not None and stop.is_set()):
             return
-        watched[0].awaitTermination(report_every_s)
+        if stop is not None:  # polled from Python: a signal sets it between py4j calls
+            stop.wait(report_every_s)
+        else:
+            watched[0].awaitTermination(report_every_s)
 
 
-def run_queries(spark: SparkSession, settings: Settings, available_now: bool) -> None:
-    """Run both queries; with `available_now`, until everything in the topic is in PostgreSQL."""
+def process_all_available(query: StreamingQuery, stop: StopRequest) -> None:
+    """`query.processAllAvailable()`, given up on once `stop` is set (the call blocks in the
+    JVM, where a signal cannot reach it, so it runs on a thread of its own)."""
+    failed: list[Exception] = []
+
+    def drain() -> None:
+        try:
+            query.processAllAvailable()
+        except Exception as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=drain, name=f"drain-{query.name}", daemon=True)
+    worker.start()
+    while worker.is_alive() and not stop.wait(1.0):
+        worker.join(0.5)
+    if failed and not stop.is_set():
+        raise failed[0]
+
+
+def run_queries(spark: SparkSession, settings: Settings, available_now: bool,
+                stop: StopRequest | None = None) -> None:
+    """Run both queries; with `available_now`, until everything in the topic is in PostgreSQL.
+    Setting `stop` stops both (fleetlake/stopping.py); the next run resumes where they were."""
+    stop = stop or StopRequest()
     recorder = ProgressRecorder(settings.effective_pg_dsn)
-    gold = start_gold(spark, settings, available_now)
-    hot_query = start_hot(spark, settings, available_now)
+    gold = start_gold(spark, settings, available_now, stop)
+    hot_query = start_hot(spark, settings, available_now, stop)
     queries = [hot_query, gold]
     try:
         if not available_now:  # maintenance and DQ reports on their schedule ([maintain], [dq])
             from ops.schedule import scheduled_jobs
 
             with scheduled_jobs(spark, settings):
-                await_queries(queries, recorder)
+                await_queries(queries, recorder, stop=stop)
         else:
-            await_queries(queries, recorder, until_stopped=hot_query)
-            gold.processAllAvailable()  # every staged batch the hot query wrote
-            await_queries(queries, recorder, until_stopped=hot_query)
+            await_queries(queries, recorder, until_stopped=hot_query, stop=stop)
+            if not stop.is_set():
+                process_all_available(gold, stop)  # every staged batch the hot query wrote
+            await_queries(queries, recorder, until_stopped=hot_query, stop=stop)
     except Exception:
-        if not any(_failure(query) for query in queries):
+        if not any(_failure(query, stop) for query in queries):
             raise  # else: raised below, as the failed query's error
     finally:
+        if stop.is_set():  # the cancelled jobs' warnings say nothing the stop line does not
+            spark.sparkContext.setLogLevel("ERROR")
         for query in queries:
             if query.isActive:
                 query.stop()
         for query in queries:
             recorder.record(query)
     for query in queries:
-        failure = _failure(query)
+        failure = _failure(query, stop)
         if failure:
             raise _query_error(query, failure, settings)
 
@@ -241,9 +282,10 @@ def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -
         print(f"{started_line(available_now)}, topic {settings.topic} @ "
               f"{settings.effective_kafka_bootstrap}, lake {settings.lake_root}",
               file=sys.stderr, flush=True)
-        try:
-            run_queries(spark, settings, available_now)
-        except KeyboardInterrupt:
-            print("pipeline: stopped (the next run resumes from the checkpoints)", file=sys.stderr)
+        # after build_spark: it installs PySpark's own SIGINT handler, which this one replaces
+        with stop_on_signals(StopRequest()) as stop:
+            run_queries(spark, settings, available_now, stop)
+        if stop.is_set():
+            print(STOPPED_LINE, file=sys.stderr)
         print(f"pipeline: done in {time.monotonic() - started:.0f}s", file=sys.stderr)
     return 0

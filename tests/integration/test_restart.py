@@ -1,10 +1,12 @@
-"""Exactly-once under `kill -9`: a killed and restarted pipeline equals an uninterrupted run."""
+"""Exactly-once under Ctrl-C and `kill -9`: a pipeline stopped mid-stream (one clean line, exit
+0), then killed mid-stream, then restarted equals an uninterrupted run."""
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -14,9 +16,10 @@ import pytest
 from kafka import KafkaProducer
 
 from fleetlake.runner import prepare, run_available_now
+from fleetlake.stopping import STOPPED_LINE
 
 from .lake_equality import assert_pg_mirrors_delta
-from .pipeline_proc import pipeline_env
+from .pipeline_proc import PipelineProcess, pipeline_env
 
 pytestmark = pytest.mark.integration
 KAFKA_TS_MS = 1_767_225_600_000
@@ -73,21 +76,45 @@ def kill_mid_stream(env: dict[str, str], after_batches: int) -> None:
     assert min(seen.values()) >= after_batches, f"too few batches before the kill: {seen}"
 
 
+HOT_BATCH = re.compile(r"fleetlake\.hot batch \d+: \d+ alerts")
+NOISE = re.compile(r"Traceback|Exception in thread|StackOverflowError| ERROR |fleetlake: error")
+
+
+def ctrl_c_mid_stream(env: dict[str, str]) -> list[str]:
+    """Start the pipeline, wait for a hot batch and give gold's first batch with rows time to
+    start, then send what Ctrl-C in a terminal sends; its log once it exited 0."""
+    live = PipelineProcess(env, available_now=False)
+    try:
+        live.wait_for(HOT_BATCH, timeout_s=600)
+        time.sleep(3.0)
+        os.killpg(live.proc.pid, signal.SIGINT)
+        code = live.finish(timeout_s=300)
+    finally:
+        live.kill()
+    assert code == 0, live.tail()
+    return live.lines
+
+
 def table_rows(spark, settings, layer, name, drop=()):
     df = spark.read.format("delta").load(settings.table_path(layer, name)).drop(*drop)
     return sorted(tuple(r) for r in df.collect())
 
 
-def test_kill_minus_nine_then_restart_equals_uninterrupted(spark, e2e_settings, tmp_path,
-                                                           make_pg_database):
+def test_ctrl_c_kill_minus_nine_then_restart_equals_uninterrupted(spark, e2e_settings, tmp_path,
+                                                                  make_pg_database):
     config = tmp_path / "small_batches.toml"
     config.write_text("[spark]\nmax_offsets_per_trigger = 1500\ndriver_memory = \"1g\"\n")
     killed = dataclasses.replace(e2e_settings, spark=dataclasses.replace(
         e2e_settings.spark, max_offsets_per_trigger=1500))
     prepare(spark, killed)
     sent = workload(6000)
-    produce(killed, sent)
+    produce(killed, sent[:3000])
+    stopped = ctrl_c_mid_stream(pipeline_env(killed, config))
+    assert [line for line in stopped if NOISE.search(line)] == []
+    assert STOPPED_LINE in stopped and any(
+        line.startswith("pipeline: SIGINT received, stopping both queries") for line in stopped)
 
+    produce(killed, sent[3000:])
     kill_mid_stream(pipeline_env(killed, config), after_batches=1)
     restart = subprocess.run([sys.executable, "-m", "fleetlake.cli", "pipeline", "run",
                               "--available-now", "--no-services"],
