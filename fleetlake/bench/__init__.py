@@ -17,8 +17,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                              "each reports every cars/rate seconds of event time")
     parser.add_argument("--live-seconds", type=float, default=150.0,
                         help="length of the live phase (default 150)")
-    parser.add_argument("--trickle-rate", type=float, default=40.0,
-                        help="events/s of the small-batch phase (default 40)")
+    # low enough that a batch of 20 s (gold on a slow 2-core machine) holds <= 100 events
+    parser.add_argument("--trickle-rate", type=float, default=5.0,
+                        help="events/s of the small-batch phase (default 5)")
     parser.add_argument("--trickle-seconds", type=float, default=30.0)
     parser.add_argument("--skip-live", action="store_true", help="backlog phase only")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
