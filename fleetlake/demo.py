@@ -14,9 +14,16 @@ from infra.settings import Settings
 
 
 def _spawn(cmd: list[str], log_path: Path) -> subprocess.Popen:
+    """A child in a session of its own: Ctrl-C in the terminal reaches the demo only, which
+    passes one SIGINT on (a second one would make the pipeline exit at once, not stop)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_demo(settings: Settings, rate: float, port: int) -> int:
@@ -24,7 +31,14 @@ def run_demo(settings: Settings, rate: float, port: int) -> int:
     require_free_port(port, "the dashboard", "pass another --port to `fleetlake demo`")
     status = services_up(settings, log=lambda m: print(m, file=sys.stderr))
     logs = Path(settings.local.home) / "logs"
-    cli = [sys.executable, "-m", "fleetlake.cli"]
+    cli = [sys.executable, "-m", "fleetlake.cli",
+           *(["--config", settings.config_path] if settings.config_path else [])]
+    # Started in the background by a shell, SIGINT is ignored, and children would inherit that
+    # (and never stop on the SIGINT passed on to them). SIGTERM and a closed terminal stop the
+    # children as Ctrl-C does: they have sessions of their own, so nothing else reaches them.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     children = {
         "pipeline": _spawn([*cli, "pipeline", "run", "--no-services"], logs / "pipeline.log"),
         "producer": _spawn([*cli, "produce", "--rate", str(rate), "--forever",
