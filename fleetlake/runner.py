@@ -170,10 +170,9 @@ def await_queries(queries: list[StreamingQuery], recorder: ProgressRecorder | No
         watched = [until_stopped] if until_stopped is not None else queries
         if any(not q.isActive for q in watched) or (stop is not None and stop.is_set()):
             return
-        if stop is not None:  # polled from Python: a signal sets it between py4j calls
-            stop.wait(report_every_s)
-        else:
-            watched[0].awaitTermination(report_every_s)
+        # returns as soon as the query ends; a signal's handler runs during the wait, so a
+        # stop is seen within `report_every_s`
+        watched[0].awaitTermination(report_every_s)
 
 
 def process_all_available(query: StreamingQuery, stop: StopRequest) -> None:

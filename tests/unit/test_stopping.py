@@ -97,7 +97,7 @@ def test_the_wait_for_the_queries_ends_when_a_stop_is_requested():
     stop = StopRequest()
     threading.Timer(0.3, stop.set).start()
     started = time.monotonic()
-    runner.await_queries([FakeQuery("fleetlake_hot")], None, report_every_s=30.0, stop=stop)
+    runner.await_queries([FakeQuery("fleetlake_hot")], None, report_every_s=0.5, stop=stop)
     assert time.monotonic() - started < 5.0
 
 
