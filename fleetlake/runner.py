@@ -262,6 +262,9 @@ def repair_pipeline(settings: Settings, ensure: bool = True) -> int:
     return 1 if report.unrepairable else 0
 
 
+STOPPED_EARLY = 130  # the exit code of an `--available-now` run stopped by a signal
+
+
 def started_line(available_now: bool) -> str:
     """How the line `pipeline run` logs once its services and tables are ready begins."""
     return f"pipeline: {'available-now' if available_now else 'continuous'}"
@@ -287,4 +290,5 @@ def run_pipeline(settings: Settings, available_now: bool, ensure: bool = True) -
         if stop.is_set():
             print(STOPPED_LINE, file=sys.stderr)
         print(f"pipeline: done in {time.monotonic() - started:.0f}s", file=sys.stderr)
-    return 0
+    # stopping is how a continuous run ends; an --available-now run stopped did not finish
+    return STOPPED_EARLY if stop.is_set() and available_now else 0
