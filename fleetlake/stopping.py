@@ -85,7 +85,9 @@ def stop_on_signals(stop: StopRequest, announce: Callable[[str], None] | None = 
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    say = announce or (lambda line: print(line, file=sys.stderr, flush=True))
+    # os.write, not print: a handler printing while the main thread prints would raise
+    # "reentrant call" in the main thread
+    say = announce or (lambda line: os.write(sys.stderr.fileno(), f"{line}\n".encode()))
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
