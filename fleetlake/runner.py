@@ -218,8 +218,11 @@ def run_queries(spark: SparkSession, settings: Settings, available_now: bool,
         if not any(_failure(query, stop) for query in queries):
             raise  # else: raised below, as the failed query's error
     finally:
-        if stop.is_set():  # the cancelled jobs' warnings say nothing the stop line does not
-            spark.sparkContext.setLogLevel("ERROR")
+        # the cancelled jobs' warnings and an interrupted write's "Aborting job" errors (each
+        # with its Java trace) say nothing the stop line does not; a query's real failure is
+        # still raised below
+        if stop.is_set():
+            spark.sparkContext.setLogLevel("FATAL")
         for query in queries:
             if query.isActive:
                 query.stop()
