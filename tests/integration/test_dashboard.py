@@ -64,7 +64,8 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 90) -> Non
                     return
         except OSError:
             time.sleep(0.3)
-    raise AssertionError(f"dashboard did not come up: {proc.stdout.read() if proc.poll() else ''}")
+    output = proc.stdout.read() if proc.poll() is not None and proc.stdout else ""
+    raise AssertionError(f"dashboard did not come up: {output}")
 
 
 @pytest.fixture(scope="module")

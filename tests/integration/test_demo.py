@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -19,10 +18,10 @@ from fleetlake.stopping import STOPPED_LINE
 from infra.procs import port_open
 from serving.db import connect, temporary_database
 
-from .test_dashboard import free_port
+from .test_dashboard import free_port, wait_healthy
+from .test_restart import NOISE
 
 pytestmark = pytest.mark.integration
-NOISE = ("Traceback", "Exception in thread", "StackOverflowError", "fleetlake: error")
 
 
 def cars_served(dsn: str) -> int:
@@ -36,14 +35,6 @@ def cars_served(dsn: str) -> int:
             return cur.fetchone()[0]
     except Exception:  # noqa: BLE001 - not there yet: the caller polls
         return 0
-
-
-def dashboard_healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
-            return r.read() == b"ok"
-    except OSError:
-        return False
 
 
 def wait_until(ready, demo: subprocess.Popen, what: str, timeout_s: float = 240.0) -> None:
@@ -73,7 +64,7 @@ def test_demo_serves_then_stops_every_child_on_one_ctrl_c(base_settings, tmp_pat
                                 start_new_session=True)
         try:
             wait_until(lambda: cars_served(dsn) > 0, demo, "car in gold.device_latest")
-            wait_until(lambda: dashboard_healthy(port), demo, "healthy dashboard")
+            wait_healthy(f"http://127.0.0.1:{port}", demo)
             children = psutil.Process(demo.pid).children(recursive=True)
             commands = " | ".join(" ".join(child.cmdline()) for child in children)
             os.kill(demo.pid, signal.SIGINT)  # Ctrl-C in its terminal reaches the demo only
@@ -96,4 +87,4 @@ def test_demo_serves_then_stops_every_child_on_one_ctrl_c(base_settings, tmp_pat
         log.seek(logged_before)
         logged = log.read().splitlines()
     assert STOPPED_LINE in logged, logged[-40:]
-    assert [line for line in logged if any(word in line for word in NOISE)] == []
+    assert [line for line in logged if NOISE.search(line)] == []
